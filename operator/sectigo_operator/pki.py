@@ -395,8 +395,12 @@ def load_csr(text: str | bytes) -> x509.CertificateSigningRequest:
         raise InvalidCsr("CSR is empty")
     if "-----BEGIN" in raw:
         match = _PEM_BLOCK.search(raw)
-        if match is None or match["label"] not in _CSR_LABELS:
-            raise InvalidCsr("CSR PEM armor is not '-----BEGIN CERTIFICATE REQUEST-----'")
+        if match is None:
+            raise InvalidCsr("CSR PEM armor is incomplete (BEGIN without a matching END line)")
+        if match["label"] not in _CSR_LABELS:
+            raise InvalidCsr(
+                f"CSR PEM block is labelled {match['label']!r}, expected 'CERTIFICATE REQUEST'"
+            )
         body = match["body"]
     else:
         body = raw
