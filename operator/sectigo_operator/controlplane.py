@@ -1,0 +1,627 @@
+"""A real local Kubernetes control plane (etcd + kube-apiserver) for tests and the demo.
+
+In the style of controller-runtime's envtest: the binaries are built from the Go module proxy by
+``tools/envtest/build.sh``; this module starts them on free loopback ports with TLS and a
+client-certificate admin user, writes a kubeconfig, waits for readiness, installs CRDs and tears
+everything down again. There is no controller-manager: namespaces never finish deleting and there
+is no garbage collection, so tests clean up their own objects.
+
+Used by ``tests/fixtures/cluster.py`` (one control plane per test session) and by the
+``sectigo-operator control-plane up|down`` command behind ``make up`` / ``make down``.
+
+Every child process is started with ``PR_SET_PDEATHSIG`` so that it dies with the process that
+started it, even when that process is killed with SIGKILL: an interrupted test run leaves no etcd
+or kube-apiserver behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import datetime as dt
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_K8S_VERSION = "v1.36.3"
+DEFAULT_ETCD_VERSION = "v3.6.16"
+START_TIMEOUT = 90.0
+STOP_TIMEOUT = 20.0
+
+
+class ControlPlaneError(RuntimeError):
+    """The control plane could not be found, started or stopped."""
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """Paths to the three binaries the control plane needs."""
+
+    kube_apiserver: Path
+    etcd: Path
+    kubectl: Path
+
+
+def _versions() -> tuple[str, str]:
+    k8s = os.environ.get("K8S_VERSION", "")
+    etcd = os.environ.get("ETCD_VERSION", "")
+    env_file = REPO_ROOT / "tools" / "envtest" / "versions.env"
+    if env_file.exists():
+        for line in env_file.read_text().splitlines():
+            # Lines look like: K8S_VERSION=${K8S_VERSION:-v1.36.3}
+            if "=" in line and ":-" in line and not line.lstrip().startswith("#"):
+                name = line.split("=", 1)[0].strip()
+                default = line.split(":-", 1)[1].rstrip("}").strip()
+                if name == "K8S_VERSION" and not k8s:
+                    k8s = default
+                if name == "ETCD_VERSION" and not etcd:
+                    etcd = default
+    return k8s or DEFAULT_K8S_VERSION, etcd or DEFAULT_ETCD_VERSION
+
+
+def cache_dir() -> Path:
+    """The directory ``tools/envtest/build.sh`` builds into for the pinned versions."""
+    k8s, etcd = _versions()
+    return REPO_ROOT / ".envtest" / "bin" / f"k8s-{k8s}_etcd-{etcd}"
+
+
+def find_binaries() -> Binaries | None:
+    """Locate the binaries: ``TEST_ASSET_*``, then ``KUBEBUILDER_ASSETS``, then the build cache."""
+    assets = {
+        "kube_apiserver": os.environ.get("TEST_ASSET_KUBE_APISERVER"),
+        "etcd": os.environ.get("TEST_ASSET_ETCD"),
+        "kubectl": os.environ.get("TEST_ASSET_KUBECTL"),
+    }
+    candidates: list[Binaries] = []
+    if all(assets.values()):
+        candidates.append(Binaries(*(Path(str(v)) for v in assets.values())))
+    for directory in (os.environ.get("KUBEBUILDER_ASSETS"), str(cache_dir())):
+        if directory:
+            d = Path(directory)
+            candidates.append(Binaries(d / "kube-apiserver", d / "etcd", d / "kubectl"))
+    for b in candidates:
+        if all(os.access(p, os.X_OK) for p in (b.kube_apiserver, b.etcd, b.kubectl)):
+            return b
+    return None
+
+
+def build_binaries() -> Binaries:
+    """Run the (cached) build script and return the binaries it produced."""
+    script = REPO_ROOT / "tools" / "envtest" / "build.sh"
+    proc = subprocess.run(["bash", str(script)], check=False, text=True)  # noqa: S607
+    found = find_binaries()
+    if proc.returncode != 0 or found is None:
+        raise ControlPlaneError(f"building the control plane failed (exit {proc.returncode})")
+    return found
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (ports can race; start-up retries once on failure)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """``preexec_fn``: ask the kernel to SIGKILL the child when its parent dies (Linux only)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+# --------------------------------------------------------------------------------------------
+# Certificates
+
+
+def _name(cn: str, orgs: Sequence[str] = ()) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    attrs += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
+    return x509.Name(attrs)
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _pem_cert(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@dataclass
+class _CA:
+    key: ec.EllipticCurvePrivateKey
+    cert: x509.Certificate
+
+    @classmethod
+    def create(cls, cn: str) -> _CA:
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = dt.datetime.now(dt.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name(cn))
+            .issuer_name(_name(cn))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True, content_commitment=False, key_encipherment=False,
+                    data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                    crl_sign=True, encipher_only=False, decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(key, hashes.SHA256())
+        )
+        return cls(key, cert)
+
+    def issue(
+        self, cn: str, orgs: Sequence[str] = (), *, server: bool = False
+    ) -> tuple[bytes, bytes]:
+        """Issue a leaf (client, or server for localhost/127.0.0.1); returns (cert PEM, key PEM)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = dt.datetime.now(dt.UTC)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(_name(cn, orgs))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        )
+        if server:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
+                critical=False,
+            ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        else:
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False
+            )
+        cert = builder.sign(self.key, hashes.SHA256())
+        return _pem_cert(cert), _pem_key(key)
+
+
+# --------------------------------------------------------------------------------------------
+# The control plane
+
+
+@dataclass
+class ControlPlane:
+    """etcd + kube-apiserver on loopback, with an admin kubeconfig.
+
+    Use as a context manager, or call :meth:`start` and :meth:`stop`. ``workdir`` holds the
+    certificates, etcd's data, the process logs and ``kubeconfig``.
+    """
+
+    binaries: Binaries
+    workdir: Path
+    etcd_port: int = 0
+    apiserver_port: int = 0
+    _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _client_ca: _CA | None = None
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.workdir / "kubeconfig"
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.apiserver_port}"
+
+    def __enter__(self) -> ControlPlane:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- start ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._write_certs()
+        for attempt in (1, 2):  # free ports can race: retry once
+            try:
+                self._start_etcd()
+                self._start_apiserver()
+                break
+            except ControlPlaneError:
+                self.stop(remove=False)
+                if attempt == 2:
+                    raise
+        self._write_kubeconfig(self.kubeconfig, "envtest-admin", ("system:masters",))
+        self._wait_default_namespace()
+
+    def _write_certs(self) -> None:
+        d = self.workdir
+        serving = _CA.create("sectigo-operator-envtest-serving-ca")
+        client = _CA.create("sectigo-operator-envtest-client-ca")
+        self._client_ca = client
+        crt, key = serving.issue("kube-apiserver", server=True)
+        (d / "serving-ca.crt").write_bytes(_pem_cert(serving.cert))
+        (d / "apiserver.crt").write_bytes(crt)
+        (d / "apiserver.key").write_bytes(key)
+        (d / "client-ca.crt").write_bytes(_pem_cert(client.cert))
+        sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        (d / "sa.key").write_bytes(_pem_key(sa))
+        (d / "sa.pub").write_bytes(
+            sa.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        for name in ("apiserver.key", "sa.key"):
+            (d / name).chmod(0o600)
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
+        proc = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads are started in it
+            close_fds=True,
+        )
+        log.close()
+        self._procs[name] = proc
+        return proc
+
+    def _start_etcd(self) -> None:
+        self.etcd_port = free_port()
+        proc = self._spawn(
+            "etcd",
+            [
+                str(self.binaries.etcd),
+                f"--data-dir={self.workdir / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{self.etcd_port}",
+                f"--advertise-client-urls=http://127.0.0.1:{self.etcd_port}",
+                "--listen-peer-urls=http://127.0.0.1:0",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+        )
+        url = f"http://127.0.0.1:{self.etcd_port}/health"
+        self._wait(
+            "etcd", proc, lambda: b'"health":"true"' in _get(url, None), timeout=30.0
+        )
+
+    def _start_apiserver(self) -> None:
+        self.apiserver_port = free_port()
+        d = self.workdir
+        proc = self._spawn(
+            "kube-apiserver",
+            [
+                str(self.binaries.kube_apiserver),
+                f"--etcd-servers=http://127.0.0.1:{self.etcd_port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.apiserver_port}",
+                f"--cert-dir={d}",
+                f"--tls-cert-file={d / 'apiserver.crt'}",
+                f"--tls-private-key-file={d / 'apiserver.key'}",
+                f"--client-ca-file={d / 'client-ca.crt'}",
+                "--authorization-mode=RBAC",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                f"--service-account-issuer=https://127.0.0.1:{self.apiserver_port}/",
+                f"--service-account-key-file={d / 'sa.pub'}",
+                f"--service-account-signing-key-file={d / 'sa.key'}",
+                "--allow-privileged=true",
+                "--disable-admission-plugins=ServiceAccount",
+                "--endpoint-reconciler-type=none",
+            ],
+        )
+        ctx = ssl.create_default_context(cafile=str(d / "serving-ca.crt"))
+        url = f"{self.url}/readyz"
+        self._wait("kube-apiserver", proc, lambda: _get(url, ctx) == b"ok", START_TIMEOUT)
+
+    def _wait(
+        self,
+        name: str,
+        proc: subprocess.Popen[bytes],
+        ready: object,
+        timeout: float,
+    ) -> None:
+        assert callable(ready)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise ControlPlaneError(
+                    f"{name} exited with {proc.returncode}:\n{self.log_tail(name)}"
+                )
+            with contextlib.suppress(OSError, urllib.error.URLError, ssl.SSLError):
+                if ready():
+                    return
+            time.sleep(0.1)  # process start-up: nothing to watch but the port
+        raise ControlPlaneError(f"{name} not ready after {timeout:.0f}s:\n{self.log_tail(name)}")
+
+    def _wait_default_namespace(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            proc = self.kubectl("get", "namespace", "default", "-o", "name", check=False)
+            if proc.returncode == 0:
+                return
+            time.sleep(0.2)
+        raise ControlPlaneError("namespace 'default' never appeared")
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.workdir / f"{name}.log"
+        if not path.exists():
+            return "(no log)"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    # -- users and kubeconfig ---------------------------------------------------------------
+
+    def _write_kubeconfig(self, path: Path, user: str, groups: Sequence[str]) -> None:
+        assert self._client_ca is not None
+        crt, key = self._client_ca.issue(user, groups)
+        ca = (self.workdir / "serving-ca.crt").read_bytes()
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "envtest",
+                    "cluster": {
+                        "server": self.url,
+                        "certificate-authority-data": base64.b64encode(ca).decode(),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": user,
+                    "user": {
+                        "client-certificate-data": base64.b64encode(crt).decode(),
+                        "client-key-data": base64.b64encode(key).decode(),
+                    },
+                }
+            ],
+            "contexts": [{"name": "envtest", "context": {"cluster": "envtest", "user": user}}],
+            "current-context": "envtest",
+        }
+        path.write_text(json.dumps(config, indent=2))
+        path.chmod(0o600)
+
+    def add_user(self, name: str, groups: Sequence[str] = ()) -> Path:
+        """Write a kubeconfig for another (RBAC-limited) user, envtest's ``AddUser``."""
+        path = self.workdir / f"kubeconfig-{name}"
+        self._write_kubeconfig(path, name, groups)
+        return path
+
+    # -- kubectl ------------------------------------------------------------------------------
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the matching kubectl against this control plane."""
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        proc = subprocess.run(
+            [str(self.binaries.kubectl), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise ControlPlaneError(
+                f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}"
+            )
+        return proc
+
+    def install_crds(self, directory: Path = REPO_ROOT / "crds") -> None:
+        """Apply every CRD in ``directory`` and wait until each is Established."""
+        files = sorted(directory.glob("*.yaml"))
+        if not files:
+            raise ControlPlaneError(f"no CRDs found in {directory}")
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(directory))
+        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(directory))
+
+    # -- stop ---------------------------------------------------------------------------------
+
+    def stop(self, remove: bool = True) -> None:
+        """SIGTERM the apiserver then etcd, kill what does not stop in time, remove the workdir."""
+        for name in ("kube-apiserver", "etcd"):
+            proc = self._procs.pop(name, None)
+            if proc is None or proc.poll() is not None:
+                continue
+            proc.terminate()
+            try:
+                proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if remove:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._procs.values() if p.poll() is None]
+
+
+def _get(url: str, ctx: ssl.SSLContext | None) -> bytes:
+    with urllib.request.urlopen(url, timeout=2, context=ctx) as resp:  # noqa: S310 - loopback only
+        body: bytes = resp.read()
+        return body
+
+
+@contextlib.contextmanager
+def running(workdir: Path | None = None, *, crds: bool = True) -> Iterator[ControlPlane]:
+    """Start a control plane (building the binaries if needed) for the duration of the block."""
+    binaries = find_binaries() or build_binaries()
+    own_dir = workdir is None
+    directory = workdir or Path(tempfile.mkdtemp(prefix="sectigo-envtest-"))
+    plane = ControlPlane(binaries, directory)
+    try:
+        plane.start()
+        if crds:
+            plane.install_crds()
+        yield plane
+    finally:
+        plane.stop(remove=own_dir)
+
+
+# --------------------------------------------------------------------------------------------
+# Background mode for `make up` / `make down`
+
+STATE_DIR = Path(os.environ.get("SECTIGO_ENVTEST_STATE", str(REPO_ROOT / ".envtest")))
+RUN_DIR = STATE_DIR / "run"
+KUBECONFIG_PATH = STATE_DIR / "kubeconfig"
+PID_FILE = STATE_DIR / "control-plane.pid"
+
+
+def _supervise(run_dir: Path, ready_file: Path, crds: bool) -> None:
+    """Body of the background supervisor: run the control plane until SIGTERM."""
+    stop = False
+
+    def _on_term(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _on_term)
+    signal.signal(signal.SIGINT, _on_term)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    try:
+        with running(run_dir, crds=crds) as plane:
+            shutil.copyfile(plane.kubeconfig, KUBECONFIG_PATH)
+            KUBECONFIG_PATH.chmod(0o600)
+            ready_file.write_text("ok")
+            while not stop:
+                signal.pause()
+    except Exception as exc:  # report to the waiting `up` and exit
+        ready_file.write_text(f"error: {exc}")
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        KUBECONFIG_PATH.unlink(missing_ok=True)
+        PID_FILE.unlink(missing_ok=True)
+
+
+def up(crds: bool = True) -> Path:
+    """Start the control plane in the background (idempotent); return the kubeconfig path."""
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    if is_up():
+        return KUBECONFIG_PATH
+    find_binaries() or build_binaries()
+    ready_file = STATE_DIR / "control-plane.ready"
+    ready_file.unlink(missing_ok=True)
+    log = open(STATE_DIR / "control-plane.log", "ab")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sectigo_operator.controlplane", "_supervise",
+         "--crds" if crds else "--no-crds"],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=REPO_ROOT,
+    )
+    log.close()
+    PID_FILE.write_text(str(proc.pid))
+    deadline = time.monotonic() + START_TIMEOUT + 60
+    while time.monotonic() < deadline:
+        if ready_file.exists():
+            status = ready_file.read_text()
+            if status == "ok":
+                return KUBECONFIG_PATH
+            if status.startswith("error"):
+                raise ControlPlaneError(status)
+        if proc.poll() is not None:
+            raise ControlPlaneError("control plane supervisor exited; see .envtest/control-plane.log")
+        time.sleep(0.2)
+    down()
+    raise ControlPlaneError("control plane did not become ready in time")
+
+
+def _read_pid() -> int | None:
+    try:
+        return int(PID_FILE.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def is_up() -> bool:
+    pid = _read_pid()
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        PID_FILE.unlink(missing_ok=True)
+        return False
+    return KUBECONFIG_PATH.exists()
+
+
+def down() -> bool:
+    """Stop what :func:`up` started (and nothing else). Returns whether anything was running."""
+    pid = _read_pid()
+    if pid is None:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT + 10
+        while time.monotonic() < deadline:
+            os.kill(pid, 0)
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+    PID_FILE.unlink(missing_ok=True)
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sectigo_operator.controlplane up|down|status|build``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args[0] if args else "status"
+    if command == "_supervise":
+        _supervise(RUN_DIR, STATE_DIR / "control-plane.ready", crds="--no-crds" not in args)
+        return 0
+    if command == "up":
+        path = up(crds="--no-crds" not in args)
+        print(f"export KUBECONFIG={path}")
+        return 0
+    if command == "down":
+        print("control plane stopped" if down() else "control plane was not running")
+        return 0
+    if command == "build":
+        print(build_binaries().kube_apiserver.parent)
+        return 0
+    if command == "status":
+        print(f"up, export KUBECONFIG={KUBECONFIG_PATH}" if is_up() else "down")
+        return 0
+    print(f"unknown command {command!r}; use up, down, status or build", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
