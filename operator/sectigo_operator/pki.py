@@ -386,8 +386,8 @@ _CSR_LABELS: Final = ("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST")
 def load_csr(text: str | bytes) -> x509.CertificateSigningRequest:
     """A CSR from any shape SCM accepts: PEM, PEM with its newlines removed, or bare base64.
 
-    The CSR's self-signature is checked. Raises `InvalidCsr` (or `InvalidKey` is never raised
-    here: an unsupported key type is reported by `csr_info`).
+    The CSR's self-signature is checked. Raises `InvalidCsr`; an unsupported key type is
+    reported later, by `csr_info` (`InvalidKey`).
     """
     raw = text.decode("ascii", "replace") if isinstance(text, bytes) else text
     raw = raw.strip()
@@ -446,7 +446,10 @@ def _names_of(
 
 
 def csr_info(csr: x509.CertificateSigningRequest) -> CsrInfo:
-    """Names and key spec a CSR asks for. `InvalidCsr` for a malformed SAN extension."""
+    """Names and key spec a CSR asks for.
+
+    Raises `InvalidCsr` for undecodable extensions, `InvalidKey` for an unsupported key.
+    """
     try:
         cn, dns, ips, emails, uris = _names_of(csr.subject, csr.extensions)
     except ValueError:
