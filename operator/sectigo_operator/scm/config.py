@@ -11,7 +11,15 @@ import random as _random
 from typing import Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretBytes, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretBytes,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 
 class RetryPolicy(BaseModel):
@@ -56,7 +64,9 @@ class ClientCertificate(BaseModel):
 class ScmConnection(BaseModel):
     """Everything needed to talk to one SCM tenant as one admin.
 
-    Validation errors never echo the input (``hide_input_in_errors``): it holds the password.
+    ``str()`` of a validation error never echoes the input (``hide_input_in_errors``): it holds
+    the password. Pydantic's ``ValidationError.errors()`` still returns the raw input; log
+    ``errors(include_input=False)`` if anything.
     """
 
     model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
@@ -79,15 +89,20 @@ class ScmConnection(BaseModel):
     max_concurrency: int = Field(default=8, ge=1, description="Requests in flight per client.")
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
 
-    @model_validator(mode="after")
-    def _check(self) -> Self:
-        parts = urlsplit(self.base_url)
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("base_url must be an http(s) URL with a host")
         if parts.username or parts.password:
             raise ValueError("base_url must not contain user info; use login and password")
         if parts.query or parts.fragment:
             raise ValueError("base_url must not have a query or fragment")
+        return value
+
+    @model_validator(mode="after")
+    def _check_credentials(self) -> Self:
         if (self.password is None) == (self.client_certificate is None):
             raise ValueError("give exactly one of password and client_certificate")
         return self

@@ -35,7 +35,8 @@ class ScmModel(BaseModel):
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON body SCM expects (camelCase, unset optional members left out)."""
-        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+        data = self.model_dump(by_alias=True, exclude_none=True, mode="json")
+        return {key: value for key, value in data.items() if value is not None}
 
 
 def _parse_scm_date(value: Any) -> Any:

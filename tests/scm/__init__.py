@@ -1,0 +1,1 @@
+"""Tests of the SCM client (sectigo_operator.scm)."""
