@@ -663,7 +663,7 @@ class SectigoCertificate(Resource):
                 "CN/E-mail", ".spec['commonName','email']", description="common name or e-mail"
             ),
             PrinterColumn("SCM Status", ".status.scmStatus", description="status at SCM"),
-            PrinterColumn("Expires", ".status.notAfter", type="date", description="notAfter"),
+            PrinterColumn("Expires", ".status.notAfter", description="notAfter (RFC 3339)"),
             PrinterColumn(
                 "SCM ID",
                 ".status['sslId','orderNumber']",
