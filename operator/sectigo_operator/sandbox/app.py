@@ -56,11 +56,8 @@ async def count_middleware(request: web.Request, handler: Handler) -> web.Stream
     return await handler(request)
 
 
-class DroppedConnection(ConnectionResetError):
-    """Raised after a fault closed the connection on purpose (nothing left to answer)."""
-
-
-def _drop(request: web.Request) -> DroppedConnection:
+def _drop(request: web.Request) -> web.Response:
+    """Abort the connection with a TCP reset; the returned response is never sent."""
     transport = request.transport
     if transport is not None:
         sock = transport.get_extra_info("socket")
@@ -70,7 +67,7 @@ def _drop(request: web.Request) -> DroppedConnection:
             except OSError:
                 pass
         transport.abort()
-    return DroppedConnection("connection dropped by an injected fault")
+    return web.Response(status=204)
 
 
 @web.middleware
@@ -92,10 +89,10 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
             headers={"Retry-After": str(rule.retry_after)},
         )
     if rule.kind == "reset":
-        raise _drop(request)
+        return _drop(request)
     # response_lost: let the request take effect (and commit), then answer nothing.
     await handler(request)
-    raise _drop(request)
+    return _drop(request)
 
 
 def _same(given: str | None, expected: str) -> bool:

@@ -1,0 +1,1 @@
+"""Contract tests for the sandbox SCM, over real HTTP (checklist items of scm-api.md §11)."""
