@@ -43,6 +43,7 @@ def body(code: int, description: str = "text") -> bytes:
         pytest.param(404, b"", e.ScmNotFoundError, id="404 empty"),
         pytest.param(400, body(-124), e.ScmNotFoundError, id="wrong ssl id -124"),
         pytest.param(400, body(-1104), e.ScmNotFoundError, id="invalid order -1104"),
+        pytest.param(404, body(-1108), e.ScmNotFoundError, id="no certificates for e-mail"),
         pytest.param(400, body(-110), e.ScmConflictError, id="revoked -110"),
         pytest.param(400, body(-102), e.ScmConflictError, id="only issued -102"),
         pytest.param(400, body(-1112), e.ScmConflictError, id="cannot approve -1112"),

@@ -22,9 +22,10 @@ Handlers translate the two top branches once, at the boundary (style.md, habit 5
         ├── ScmAuthenticationError   HTTP 401/403, codes -16, -970, -3, -25, -37, -226, -410, -429
         ├── ScmInvalidRequestError   any other 4xx: the request itself is wrong (CSR, term,
         │                            profile, custom fields, org, format, ...)
-        ├── ScmNotFoundError         HTTP 404, codes -5101, -124, -1104
+        ├── ScmNotFoundError         HTTP 404, codes -5101, -124, -1104, -1108 (no certificates
+        │                            for an e-mail: revoke-all callers may treat it as done)
         └── ScmConflictError         the order's state forbids it: -102, -105, -110, -123, -130,
-            │                        -180, -188, -192, -1108, -1112, -1140, -1148
+            │                        -180, -188, -192, -1112, -1140, -1148
             ├── ScmAlreadyRevokedError  -159 (revoke callers usually treat it as done)
             └── ScmOrderFailedError     the order ended Declined / Rejected / Invalid (status kept)
 
@@ -44,9 +45,9 @@ from typing import Any, Final
 PENDING_CODES: Final = frozenset({0, -1400, -183, -109, -103, -618, -1113})
 RETRYABLE_CODES: Final = frozenset({-1, -2, -65, -195, -140})
 AUTHENTICATION_CODES: Final = frozenset({-16, -970, -3, -25, -37, -226, -410, -429})
-NOT_FOUND_CODES: Final = frozenset({-5101, -124, -1104})
+NOT_FOUND_CODES: Final = frozenset({-5101, -124, -1104, -1108})
 CONFLICT_CODES: Final = frozenset(
-    {-102, -105, -110, -123, -130, -180, -188, -192, -1108, -1112, -1140, -1148}
+    {-102, -105, -110, -123, -130, -180, -188, -192, -1112, -1140, -1148}
 )
 ALREADY_REVOKED_CODE: Final = -159
 
