@@ -137,7 +137,10 @@ def test_pending_until_the_delay_has_passed(scm: httpx.Client, admin: SandboxHan
 
 @pytest.mark.parametrize(
     ("code", "description"),
-    [(-1400, "The request is being processed by Sectigo."), (-183, "Certificate is not collectable.")],
+    [
+        (-1400, "The request is being processed by Sectigo."),
+        (-183, "Certificate is not collectable."),
+    ],
 )
 def test_pending_code_modes(
     scm: httpx.Client, admin: SandboxHandle, code: int, description: str

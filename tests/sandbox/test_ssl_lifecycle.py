@@ -46,7 +46,12 @@ def test_list_filters_paging_and_count(scm: httpx.Client) -> None:
     assert [item["sslId"] for item in every.json()] == [*ids, pending]
     by_cn = scm.get(SSL, params={"commonName": "HOST0.example.com"})
     assert [item["sslId"] for item in by_cn.json()] == [ids[0], pending]
-    assert set(by_cn.json()[0]) == {"sslId", "commonName", "subjectAlternativeNames", "serialNumber"}
+    assert set(by_cn.json()[0]) == {
+        "sslId",
+        "commonName",
+        "subjectAlternativeNames",
+        "serialNumber",
+    }
     assert "serialNumber" not in by_cn.json()[1]  # not issued yet
     page = scm.get(SSL, params={"size": 2, "position": 1})
     assert [item["sslId"] for item in page.json()] == ids[1:3]
