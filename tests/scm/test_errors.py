@@ -110,8 +110,17 @@ def test_parse_retry_after_http_date() -> None:
 
 
 def test_top_branches_split_temporary_from_permanent() -> None:
-    temporary = [e.ScmPendingError, e.ScmRetryableError, e.ScmTransportError, e.ScmResponseLost]
-    permanent = [e.ScmAuthenticationError, e.ScmInvalidRequestError, e.ScmNotFoundError]
+    temporary: list[type[Exception]] = [
+        e.ScmPendingError,
+        e.ScmRetryableError,
+        e.ScmTransportError,
+        e.ScmResponseLost,
+    ]
+    permanent: list[type[Exception]] = [
+        e.ScmAuthenticationError,
+        e.ScmInvalidRequestError,
+        e.ScmNotFoundError,
+    ]
     permanent += [e.ScmConflictError, e.ScmAlreadyRevokedError, e.ScmOrderFailedError]
     assert all(issubclass(c, e.ScmTemporaryError) for c in temporary)
     assert all(issubclass(c, e.ScmPermanentError) for c in permanent)

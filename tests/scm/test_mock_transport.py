@@ -258,7 +258,7 @@ async def test_concurrency_is_limited_per_client() -> None:
         base_url="http://127.0.0.1:9",
         customer_uri="acme",
         login="admin",
-        password=PASSWORD,  # type: ignore[arg-type]
+        password=PASSWORD,
         max_concurrency=3,
     )
     async with ScmClient(conn, transport=SlowTransport()) as scm:

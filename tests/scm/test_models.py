@@ -161,3 +161,15 @@ def test_client_certificate_uses_private_prefix_and_hides_key() -> None:
 def test_backoff(attempt: int, rand: float, retry_after: float | None, expected: float) -> None:
     policy = RetryPolicy(initial_backoff=1, multiplier=2, max_backoff=8, jitter=0.5)
     assert policy.delay(attempt, retry_after, rand=rand) == pytest.approx(expected)
+
+
+def test_scm_package_imports_neither_kopf_nor_kubernetes() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sectigo_operator.scm; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('kopf', 'kubernetes')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -24,7 +24,7 @@ WRONG_PASSWORD = "Wrong-Canary-2b8d41"
 
 @pytest.fixture
 def sandbox_config() -> SandboxConfig:
-    return SandboxConfig(password=PASSWORD)  # type: ignore[arg-type]
+    return SandboxConfig(password=PASSWORD)
 
 
 def texts_of(error: BaseException) -> list[str]:

@@ -1,0 +1,125 @@
+"""Client-certificate login: TLS with a client certificate against the sandbox's ``/private`` API.
+
+The sandbox's test handle serves plain HTTP, so this test starts the sandbox server itself (its
+public ``start_server``) with a TLS context that requires a client certificate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import ssl
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from sectigo_operator.sandbox.config import SandboxConfig
+from sectigo_operator.sandbox.server import start_server
+from sectigo_operator.scm import (
+    ClientCertificate,
+    RetryPolicy,
+    ScmAuthenticationError,
+    ScmClient,
+    ScmConnection,
+    ScmTransportError,
+)
+
+Pair = tuple[bytes, bytes]
+
+
+def _issue(
+    name: str, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None, *, server: bool
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    issuer_name, issuer_key = issuer if issuer else (subject, key)
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
+    )
+    if server:
+        san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+        builder = builder.add_extension(san, critical=False)
+    return builder.sign(issuer_key, hashes.SHA256()), key
+
+
+def _pem(cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> Pair:
+    return (
+        cert.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> dict[str, Pair]:
+    ca_cert, ca_key = _issue("test CA", None, server=False)
+    issuer = (ca_cert.subject, ca_key)
+    return {
+        "ca": _pem(ca_cert, ca_key),
+        "server": _pem(*_issue("127.0.0.1", issuer, server=True)),
+        "client": _pem(*_issue("admin", issuer, server=False)),
+    }
+
+
+def _server_context(pki: dict[str, Pair], tmp_path: Path) -> ssl.SSLContext:
+    cert, key = pki["server"]
+    (tmp_path / "server.pem").write_bytes(cert)
+    (tmp_path / "server.key").write_bytes(key)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "server.pem", tmp_path / "server.key")
+    context.load_verify_locations(cadata=pki["ca"][0].decode())
+    context.verify_mode = ssl.CERT_OPTIONAL  # /private requires it; /api uses passwords
+    return context
+
+
+async def test_client_certificate_login(pki: dict[str, Pair], tmp_path: Path) -> None:
+    config = SandboxConfig()
+    server = await start_server(config, tmp_path / "state", 0, _server_context(pki, tmp_path))
+    try:
+        base = {
+            "base_url": server.base_url,
+            "customer_uri": config.customer_uri,
+            "login": config.login,
+            "ca_bundle_pem": pki["ca"][0],
+            "retry": RetryPolicy(max_attempts=1),
+        }
+        cert, key = pki["client"]
+        with_cert = ScmConnection.model_validate(
+            {
+                **base,
+                "client_certificate": ClientCertificate(certificate_pem=cert, private_key_pem=key),
+            }
+        )
+        assert "PRIVATE KEY" not in repr(with_cert)
+        async with ScmClient(with_cert) as scm:
+            await scm.check_credentials()
+            assert {p.id for p in await scm.smime.types()}
+
+        # The certificate alone is not enough: the login must match too.
+        wrong_login = with_cert.model_copy(update={"login": "intruder"})
+        async with ScmClient(wrong_login) as scm:
+            with pytest.raises(ScmAuthenticationError):
+                await scm.ssl.types()
+
+        # An unknown server CA fails the TLS handshake: a transport error, not a silent success.
+        untrusted = with_cert.model_copy(update={"ca_bundle_pem": None})
+        async with ScmClient(untrusted) as scm:
+            with pytest.raises(ScmTransportError):
+                await scm.ssl.types()
+    finally:
+        await server.stop()
