@@ -1,0 +1,203 @@
+"""SectigoConfig in memory: one SCM client per config, its readiness, and cached profiles.
+
+The config handlers (``handlers/config.py``) call :meth:`ConfigRegistry.refresh` on every
+create/update/resume and on a timer; certificate and profile handlers look their config up with
+:meth:`ConfigRegistry.get`. Only the configs live here (a handful of objects), never certificates
+or Secrets. The credentials are held only inside the SCM client; what this module keeps about
+them is a hash to notice when the Secret changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import ValidationError
+
+from . import policies
+from .k8s import Kube, SecretData
+from .models.config import ConfigSpec
+from .scm import (
+    ClientCertificate,
+    Profile,
+    ScmAuthenticationError,
+    ScmClient,
+    ScmConnection,
+    ScmError,
+    ScmPermanentError,
+)
+
+Kind = Literal["ssl", "smime"]
+
+
+@dataclass
+class ConfigEntry:
+    """What the operator knows about one SectigoConfig."""
+
+    namespace: str
+    name: str
+    spec: ConfigSpec
+    ready: bool = False
+    reason: str = policies.REASON_CONFIG_NOT_READY
+    message: str = "not checked yet"
+    client: ScmClient | None = None
+    error_code: int | None = None
+    error_description: str | None = None
+    fingerprint: str = ""
+    checked_at: float = 0.0
+    profiles: dict[Kind, tuple[float, list[Profile]]] = field(default_factory=dict)
+    profile_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def customer_uri(self) -> str:
+        return self.spec.customer_uri
+
+    async def profile_list(self, kind: Kind, max_age: float) -> list[Profile]:
+        """SCM's profiles for ``kind``, cached for ``max_age`` seconds (one fetch at a time)."""
+        async with self.profile_lock:
+            cached = self.profiles.get(kind)
+            if cached and time.monotonic() - cached[0] < max_age:
+                return cached[1]
+            assert self.client is not None
+            api = self.client.ssl if kind == "ssl" else self.client.smime
+            found = await api.types(self.spec.org_id)
+            self.profiles[kind] = (time.monotonic(), found)
+            return found
+
+
+def _fingerprint(spec: ConfigSpec, secret: SecretData) -> str:
+    digest = hashlib.sha256(spec.model_dump_json().encode())
+    for key in sorted(secret.data):
+        digest.update(key.encode() + b"\0" + hashlib.sha256(secret.data[key]).digest())
+    return digest.hexdigest()
+
+
+def _connection(spec: ConfigSpec, secret: SecretData) -> ScmConnection:
+    """Build the SCM connection from the config and its Secret; ValueError names what is missing."""
+    common = {
+        "base_url": spec.url,
+        "customer_uri": spec.customer_uri,
+        "max_concurrency": spec.max_concurrent_requests,
+    }
+    if spec.credentials_secret_ref is not None:
+        ref = spec.credentials_secret_ref
+        login = secret.data.get(ref.login_key)
+        password = secret.data.get(ref.password_key)
+        missing = [k for k, v in ((ref.login_key, login), (ref.password_key, password)) if not v]
+        if missing:
+            raise ValueError(f"Secret {secret.name!r} has no (or an empty) key {missing[0]!r}")
+        assert login is not None and password is not None
+        return ScmConnection(
+            **common, login=login.decode().strip(), password=password.decode().strip()
+        )
+    ref2 = spec.client_certificate_secret_ref
+    assert ref2 is not None
+    login = secret.data.get(ref2.login_key)
+    crt, key = secret.data.get("tls.crt"), secret.data.get("tls.key")
+    for name, value in ((ref2.login_key, login), ("tls.crt", crt), ("tls.key", key)):
+        if not value:
+            raise ValueError(f"Secret {secret.name!r} has no (or an empty) key {name!r}")
+    assert login is not None and crt is not None and key is not None
+    return ScmConnection(
+        **common,
+        login=login.decode().strip(),
+        client_certificate=ClientCertificate(certificate_pem=crt, private_key_pem=key),
+    )
+
+
+class ConfigRegistry:
+    """All SectigoConfigs this operator serves, keyed by (namespace, name)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], ConfigEntry] = {}
+
+    def get(self, namespace: str, name: str) -> ConfigEntry | None:
+        return self._entries.get((namespace, name))
+
+    async def remove(self, namespace: str, name: str) -> None:
+        entry = self._entries.pop((namespace, name), None)
+        if entry and entry.client:
+            await entry.client.aclose()
+
+    async def close(self) -> None:
+        for key in list(self._entries):
+            await self.remove(*key)
+
+    async def refresh(
+        self, namespace: str, name: str, spec: ConfigSpec, kube: Kube, *, full_check_after: float
+    ) -> ConfigEntry:
+        """Re-read the credentials Secret and check them against SCM when needed.
+
+        SCM is asked when the spec or the Secret changed, when the config is not Ready, or when
+        the last check is older than ``full_check_after`` seconds.
+        """
+        key = (namespace, name)
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = ConfigEntry(namespace, name, spec)
+        ref = spec.credentials_secret_ref or spec.client_certificate_secret_ref
+        assert ref is not None  # the CRD requires exactly one
+        secret = await kube.get_secret(namespace, ref.name)
+        if secret is None:
+            await self._set_client(entry, spec, None, "")
+            return self._not_ready(
+                entry, policies.REASON_CREDENTIALS_MISSING, f"Secret {ref.name!r} not found"
+            )
+        fingerprint = _fingerprint(spec, secret)
+        fresh = time.monotonic() - entry.checked_at < full_check_after
+        if entry.ready and entry.fingerprint == fingerprint and fresh:
+            return entry
+        try:
+            connection = _connection(spec, secret)
+        except (ValueError, ValidationError) as exc:
+            await self._set_client(entry, spec, None, "")
+            message = (
+                str(exc)
+                if isinstance(exc, ValueError) and not isinstance(exc, ValidationError)
+                else f"Secret {ref.name!r} does not hold usable credentials"
+            )
+            return self._not_ready(entry, policies.REASON_CREDENTIALS_MISSING, message)
+        if entry.fingerprint != fingerprint or entry.client is None:
+            await self._set_client(entry, spec, ScmClient(connection), fingerprint)
+        assert entry.client is not None
+        entry.checked_at = time.monotonic()
+        kind: Kind = "ssl"
+        try:
+            await entry.client.check_credentials(kind)
+        except ScmAuthenticationError as exc:
+            return self._not_ready(
+                entry,
+                policies.REASON_AUTHENTICATION_FAILED,
+                f"SCM rejected the credentials: {exc}",
+                exc,
+            )
+        except ScmPermanentError as exc:
+            return self._not_ready(entry, policies.REASON_SCM_ERROR, str(exc), exc)
+        except ScmError as exc:
+            return self._not_ready(
+                entry, policies.REASON_SCM_UNAVAILABLE, f"SCM not reachable: {exc}", exc
+            )
+        entry.ready, entry.reason = True, policies.REASON_CONNECTED
+        entry.message = f"credentials accepted by {spec.url} for customer {spec.customer_uri!r}"
+        entry.error_code = entry.error_description = None
+        return entry
+
+    async def _set_client(
+        self, entry: ConfigEntry, spec: ConfigSpec, client: ScmClient | None, fingerprint: str
+    ) -> None:
+        if entry.client is not None and entry.client is not client:
+            await entry.client.aclose()
+        entry.client, entry.spec, entry.fingerprint = client, spec, fingerprint
+        entry.profiles.clear()
+
+    @staticmethod
+    def _not_ready(
+        entry: ConfigEntry, reason: str, message: str, error: ScmError | None = None
+    ) -> ConfigEntry:
+        entry.ready, entry.reason, entry.message = False, reason, message
+        entry.error_code = error.code if error else None
+        entry.error_description = error.description if error else None
+        return entry

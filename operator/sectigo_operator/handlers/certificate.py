@@ -1,0 +1,39 @@
+"""Handlers of SectigoCertificate: one reconcile for create, update and resume.
+
+The work is in ``sectigo_operator.issuance``; this module only translates its outcome:
+``RetryLater`` -> ``kopf.TemporaryError(delay=...)`` (Kopf wakes the object up again then, with
+no worker blocked), ``Stalled`` -> ``kopf.PermanentError`` (status already explains it; a spec
+change starts a new attempt).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from ..issuance import Context, RetryLater, Stalled, reconcile
+from ..models import GROUP, VERSION
+
+PLURAL = "sectigocertificates"
+
+
+async def _run(body: kopf.Body, memo: kopf.Memo) -> None:
+    ctx: Context = memo.context
+
+    def emit(type_: str, reason: str, message: str) -> None:
+        kopf.event(body, type=type_, reason=reason, message=message)
+
+    try:
+        await reconcile(ctx, body, emit)
+    except RetryLater as exc:
+        raise kopf.TemporaryError(str(exc), delay=exc.delay) from None
+    except Stalled as exc:
+        raise kopf.PermanentError(str(exc)) from None
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL, id="certificate-resume")
+@kopf.on.create(GROUP, VERSION, PLURAL, id="certificate-create")
+@kopf.on.update(GROUP, VERSION, PLURAL, id="certificate-update", field="spec")
+async def on_change(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await _run(body, memo)

@@ -1,0 +1,93 @@
+"""Handlers of SectigoConfig: check the credentials against SCM, report Ready or Stalled.
+
+On create/update/resume and on a timer the config re-reads its credentials Secret; SCM is asked
+again when the Secret or the spec changed, while the config is not Ready, and every
+``config_full_check_seconds``. Certificates that use a config that is not Ready wait and recover
+by themselves once it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from .. import policies
+from ..issuance import Context
+from ..models import (
+    GROUP,
+    VERSION,
+    Condition,
+    ConditionStatus,
+    find_condition,
+    set_condition,
+    status_patch,
+)
+from ..models.config import ConfigStatus, SectigoConfig
+from ..settings import OperatorSettings
+
+PLURAL = "sectigoconfigs"
+_interval = OperatorSettings.from_env().config_recheck_seconds
+
+
+async def check(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger) -> None:
+    ctx: Context = memo.context
+    config = SectigoConfig.from_body(body)
+    ns, name = config.metadata.namespace or "", config.metadata.name
+    entry = await ctx.configs.refresh(
+        ns, name, config.spec, ctx.kube, full_check_after=ctx.settings.config_full_check_seconds
+    )
+    now = ctx.now()
+    status = config.status or ConfigStatus()
+    before = find_condition(status.conditions, "Ready")
+    conditions = status.conditions
+    for type_, flag, reason in (
+        ("Ready", entry.ready, entry.reason),
+        ("Stalled", not entry.ready, entry.reason),
+    ):
+        conditions = set_condition(
+            conditions,
+            Condition(
+                type=type_,
+                status=ConditionStatus.TRUE if flag else ConditionStatus.FALSE,
+                reason=reason,
+                message=entry.message[:1024],
+                observed_generation=config.metadata.generation,
+            ),
+            now,
+        )
+    status.conditions = conditions
+    status.observed_generation = config.metadata.generation
+    status.last_checked = now
+    await ctx.kube.patch_status(PLURAL, ns, name, status_patch(status))
+    ready = ConditionStatus.TRUE if entry.ready else ConditionStatus.FALSE
+    if before is None or before.status != ready or before.reason != entry.reason:
+        if entry.ready:
+            kopf.info(body, reason=entry.reason, message=entry.message)
+        else:
+            kopf.warn(body, reason=entry.reason, message=entry.message)
+    if not entry.ready:
+        logger.warning("config %s/%s not ready: %s: %s", ns, name, entry.reason, entry.message)
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL, id="config-resume")
+@kopf.on.create(GROUP, VERSION, PLURAL, id="config-create")
+@kopf.on.update(GROUP, VERSION, PLURAL, id="config-update", field="spec")
+async def reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    await check(body, memo, logger)
+
+
+@kopf.timer(
+    GROUP, VERSION, PLURAL, id="config-recheck", interval=_interval, initial_delay=_interval
+)
+async def recheck(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    await check(body, memo, logger)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, id="config-delete", optional=True)
+async def forget(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    ctx: Context = memo.context
+    await ctx.configs.remove(body["metadata"]["namespace"], body["metadata"]["name"])
+
+
+__all__ = ["forget", "policies", "recheck", "reconcile"]

@@ -1,0 +1,60 @@
+"""Operator start-up and shutdown: Kopf settings, the shared context, clean-up.
+
+Kopf's own bookkeeping (handler progress, last-handled configuration) goes into annotations with
+our prefix, never into the user's status. Only warnings become Kubernetes Events automatically;
+the domain modules post their own Normal events. The Kubernetes client and key generation run in
+a thread pool sized by ``OperatorSettings.worker_threads``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from ..configs import ConfigRegistry
+from ..issuance import Context
+from ..k8s import Kube
+from ..settings import PREFIX, OperatorSettings
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@kopf.on.startup(id="startup")
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    ours = OperatorSettings.from_env()
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 60
+    settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(ours.worker_threads, thread_name_prefix="sectigo-io")
+    )
+    kube = await asyncio.to_thread(Kube, ours.worker_threads)
+    memo.context = Context(kube=kube, configs=ConfigRegistry(), settings=ours, now=utcnow)
+
+
+@kopf.on.cleanup(id="cleanup")
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    context: Context | None = getattr(memo, "context", None)
+    if context is not None:
+        await context.configs.close()
+        context.kube.close()
+
+
+@kopf.on.probe(id="configs")
+def probe_configs(memo: kopf.Memo, **_: Any) -> int:
+    """Liveness/readiness detail: how many configs are known."""
+    context: Context | None = getattr(memo, "context", None)
+    return 0 if context is None else len(context.configs._entries)

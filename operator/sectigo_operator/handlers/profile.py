@@ -1,0 +1,124 @@
+"""Handlers of SectigoProfile: fetch the profile from SCM into status, refresh it periodically.
+
+``Stalled`` when SCM has no profile with that id or name; waits (and retries) while the config is
+not Ready or SCM is unavailable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from .. import policies
+from ..issuance import Context
+from ..models import (
+    GROUP,
+    VERSION,
+    CertificateType,
+    Condition,
+    ConditionStatus,
+    set_condition,
+    status_patch,
+)
+from ..models.profile import ProfileCustomField, ProfileInfo, ProfileStatus, SectigoProfile
+from ..scm import ScmError, ScmPermanentError
+from ..settings import OperatorSettings
+
+PLURAL = "sectigoprofiles"
+_interval = OperatorSettings.from_env().profile_refresh_seconds
+
+
+async def _write(
+    ctx: Context,
+    profile: SectigoProfile,
+    status: ProfileStatus,
+    ready: bool,
+    reason: str,
+    message: str,
+) -> None:
+    now = ctx.now()
+    for type_, flag in (("Ready", ready), ("Stalled", not ready and reason != "Waiting")):
+        status.conditions = set_condition(
+            status.conditions,
+            Condition(
+                type=type_,
+                status=ConditionStatus.TRUE if flag else ConditionStatus.FALSE,
+                reason=reason,
+                message=message[:1024],
+                observed_generation=profile.metadata.generation,
+            ),
+            now,
+        )
+    status.observed_generation = profile.metadata.generation
+    await ctx.kube.patch_status(
+        PLURAL, profile.metadata.namespace or "", profile.metadata.name, status_patch(status)
+    )
+
+
+async def fetch(body: kopf.Body, memo: kopf.Memo) -> None:
+    ctx: Context = memo.context
+    profile = SectigoProfile.from_body(body)
+    spec, ns = profile.spec, profile.metadata.namespace or ""
+    status = profile.status or ProfileStatus()
+    entry = ctx.configs.get(ns, spec.config_ref.name)
+    if entry is None or not entry.ready or entry.client is None:
+        message = f"SectigoConfig {spec.config_ref.name!r} is not Ready"
+        await _write(ctx, profile, status, False, policies.REASON_CONFIG_NOT_READY, message)
+        raise kopf.TemporaryError(message, delay=ctx.settings.wait_config_max_delay)
+    kind = "smime" if spec.certificate_type == CertificateType.CLIENT else "ssl"
+    try:
+        api = entry.client.smime if kind == "smime" else entry.client.ssl
+        profiles = await api.types(entry.spec.org_id)
+        fields = await api.custom_fields()
+    except ScmPermanentError as exc:
+        await _write(ctx, profile, status, False, policies.REASON_SCM_ERROR, str(exc))
+        raise kopf.PermanentError(str(exc)) from None
+    except ScmError as exc:
+        await _write(ctx, profile, status, False, policies.REASON_SCM_UNAVAILABLE, str(exc))
+        raise kopf.TemporaryError(str(exc), delay=30) from None
+    found = next(
+        (
+            p
+            for p in profiles
+            if (spec.profile_id is not None and p.id == spec.profile_id)
+            or (spec.profile_name is not None and p.name == spec.profile_name)
+        ),
+        None,
+    )
+    if found is None:
+        wanted = f"id {spec.profile_id}" if spec.profile_id is not None else repr(spec.profile_name)
+        names = ", ".join(f"{p.id} {p.name!r}" for p in profiles) or "none"
+        message = f"SCM has no {kind} profile {wanted} (available: {names})"
+        await _write(ctx, profile, status, False, policies.REASON_PROFILE_NOT_FOUND, message)
+        kopf.warn(body, reason=policies.REASON_PROFILE_NOT_FOUND, message=message)
+        raise kopf.PermanentError(message)
+    status.profile = ProfileInfo(
+        id=found.id,
+        name=found.name,
+        description=found.description,
+        terms=list(found.terms),
+        key_types={k: list(v) for k, v in found.key_types.items()},
+        use_secondary_org_name=found.use_secondary_org_name,
+        custom_fields=[
+            ProfileCustomField(id=f.id, name=f.name, mandatory=f.mandatory) for f in fields
+        ],
+    )
+    status.fetched_at = ctx.now()
+    await _write(
+        ctx, profile, status, True, policies.REASON_FETCHED, f"profile {found.id} {found.name!r}"
+    )
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL, id="profile-resume")
+@kopf.on.create(GROUP, VERSION, PLURAL, id="profile-create")
+@kopf.on.update(GROUP, VERSION, PLURAL, id="profile-update", field="spec")
+async def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await fetch(body, memo)
+
+
+@kopf.timer(
+    GROUP, VERSION, PLURAL, id="profile-refresh", interval=_interval, initial_delay=_interval
+)
+async def refresh(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await fetch(body, memo)

@@ -1,0 +1,156 @@
+"""Thin async wrappers over the (synchronous) ``kubernetes`` client.
+
+The one place that talks to the Kubernetes API outside Kopf: Secrets and our custom resources'
+status subresource. Each call runs in the operator's thread pool (``asyncio.to_thread``), never
+on the event loop. Nothing here decides anything; secret values are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+from .models import GROUP, VERSION
+
+
+@dataclass(frozen=True)
+class SecretData:
+    """A Secret as the operator sees it: decoded data, labels, annotations, type."""
+
+    name: str
+    namespace: str
+    type: str
+    data: Mapping[str, bytes]
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    resource_version: str = ""
+    uid: str = ""
+
+    def __repr__(self) -> str:  # never show the values
+        return f"SecretData({self.namespace}/{self.name}, keys={sorted(self.data)})"
+
+
+class Kube:
+    """The operator's Kubernetes API access (one per process)."""
+
+    def __init__(self, pool_size: int = 32) -> None:
+        try:
+            kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except kubernetes.config.ConfigException:
+            kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+        configuration = kubernetes.client.Configuration.get_default_copy()
+        configuration.connection_pool_maxsize = pool_size
+        self.api = kubernetes.client.ApiClient(configuration)
+        self.core = kubernetes.client.CoreV1Api(self.api)
+        self.custom = kubernetes.client.CustomObjectsApi(self.api)
+
+    def close(self) -> None:
+        self.api.close()  # type: ignore[no-untyped-call]
+
+    # -- Secrets ------------------------------------------------------------------------------
+
+    async def get_secret(self, namespace: str, name: str) -> SecretData | None:
+        try:
+            obj = await asyncio.to_thread(self.core.read_namespaced_secret, name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        meta = obj.metadata or kubernetes.client.V1ObjectMeta()
+        return SecretData(
+            name=name,
+            namespace=namespace,
+            type=obj.type or "Opaque",
+            data={k: base64.b64decode(v) for k, v in (obj.data or {}).items()},
+            labels=dict(meta.labels or {}),
+            annotations=dict(meta.annotations or {}),
+            resource_version=meta.resource_version or "",
+            uid=meta.uid or "",
+        )
+
+    async def write_secret(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        type: str,
+        data: Mapping[str, bytes],
+        labels: Mapping[str, str],
+        annotations: Mapping[str, str],
+        owner: Mapping[str, Any] | None = None,
+        resource_version: str | None = None,
+    ) -> None:
+        """Create the Secret, or replace it when ``resource_version`` (of ours) is given."""
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": dict(labels),
+                "annotations": dict(annotations),
+            },
+            "type": type,
+            "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
+        }
+        if owner is not None:
+            body["metadata"]["ownerReferences"] = [dict(owner)]
+        if resource_version:
+            body["metadata"]["resourceVersion"] = resource_version
+            await asyncio.to_thread(
+                self.core.replace_namespaced_secret,
+                name,
+                namespace,
+                body,  # type: ignore[arg-type]
+            )
+        else:
+            await asyncio.to_thread(
+                self.core.create_namespaced_secret,
+                namespace,
+                body,  # type: ignore[arg-type]
+            )
+
+    async def delete_secret(self, namespace: str, name: str) -> None:
+        try:
+            await asyncio.to_thread(self.core.delete_namespaced_secret, name, namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    # -- our custom resources -----------------------------------------------------------------
+
+    async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj = await asyncio.to_thread(
+                self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return obj if isinstance(obj, dict) else None
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> None:
+        """A JSON merge patch of the status subresource."""
+        try:
+            await asyncio.to_thread(
+                self.custom.patch_namespaced_custom_object_status,
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                name,
+                dict(patch),
+                _content_type="application/merge-patch+json",
+            )
+        except ApiException as exc:
+            if exc.status != 404:  # deleted meanwhile: nothing to report to
+                raise

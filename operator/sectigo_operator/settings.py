@@ -1,0 +1,70 @@
+"""Operator settings: one documented model, read once from the environment at start-up.
+
+Every knob has a production default; tests and the demo shorten the intervals through the
+``SECTIGO_OPERATOR_*`` environment variables (e.g. ``SECTIGO_OPERATOR_CONFIG_RECHECK_SECONDS``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ENV_PREFIX = "SECTIGO_OPERATOR_"
+PREFIX = "sectigo-operator.io"
+"""Prefix of our labels, annotations, finalizers and Kopf's bookkeeping annotations."""
+
+LABEL_CERTIFICATE = f"{PREFIX}/certificate"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "sectigo-operator"
+LABEL_PENDING_KEY = f"{PREFIX}/pending-key"
+ANNOTATION_CERT_UNIQUE_ID = f"{PREFIX}/cert-unique-id"
+ANNOTATION_SCM_ID = f"{PREFIX}/scm-id"
+ANNOTATION_SERIAL = f"{PREFIX}/serial-number"
+ANNOTATION_CN = f"{PREFIX}/common-name"
+
+
+class OperatorSettings(BaseModel):
+    """Tunables of the running operator (not of SCM orders: those live in the CRDs)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    config_recheck_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often a SectigoConfig re-reads its credentials Secret and, when it "
+        "changed or the config is not Ready, checks the credentials against SCM again.",
+    )
+    config_full_check_seconds: float = Field(
+        default=900.0, gt=0, description="Re-check credentials against SCM at least this often."
+    )
+    profile_refresh_seconds: float = Field(
+        default=3600.0, gt=0, description="How often a SectigoProfile is fetched again."
+    )
+    profile_cache_seconds: float = Field(
+        default=300.0, ge=0, description="How long SCM profile lists are cached per config."
+    )
+    wait_config_max_delay: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest wait before a certificate looks at its config again.",
+    )
+    max_poll_delay: float = Field(
+        default=300.0, gt=0, description="Longest wait between two collect attempts."
+    )
+    retry_max_delay: float = Field(
+        default=300.0, gt=0, description="Longest backoff after a retryable SCM error."
+    )
+    worker_threads: int = Field(
+        default=32, ge=4, description="Threads for Kubernetes API calls and key generation."
+    )
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> OperatorSettings:
+        env = os.environ if environ is None else environ
+        values = {
+            name: env[ENV_PREFIX + name.upper()]
+            for name in cls.model_fields
+            if ENV_PREFIX + name.upper() in env
+        }
+        return cls.model_validate(values)
