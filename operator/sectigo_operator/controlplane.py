@@ -108,7 +108,7 @@ def find_binaries() -> Binaries | None:
 def build_binaries() -> Binaries:
     """Run the (cached) build script and return the binaries it produced."""
     script = REPO_ROOT / "tools" / "envtest" / "build.sh"
-    proc = subprocess.run(["bash", str(script)], check=False, text=True)  # noqa: S607
+    proc = subprocess.run(["bash", str(script)], check=False, text=True)
     found = find_binaries()
     if proc.returncode != 0 or found is None:
         raise ControlPlaneError(f"building the control plane failed (exit {proc.returncode})")
@@ -172,9 +172,15 @@ class _CA:
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                    crl_sign=True, encipher_only=False, decipher_only=False,
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
@@ -285,13 +291,13 @@ class ControlPlane:
             (d / name).chmod(0o600)
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
-        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
+        log = open(self.workdir / f"{name}.log", "ab")
         proc = subprocess.Popen(
             args,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads are started in it
+            preexec_fn=_die_with_parent,
             close_fds=True,
         )
         log.close()
@@ -313,9 +319,7 @@ class ControlPlane:
             ],
         )
         url = f"http://127.0.0.1:{self.etcd_port}/health"
-        self._wait(
-            "etcd", proc, lambda: b'"health":"true"' in _get(url, None), timeout=30.0
-        )
+        self._wait("etcd", proc, lambda: b'"health":"true"' in _get(url, None), timeout=30.0)
 
     def _start_apiserver(self) -> None:
         self.apiserver_port = free_port()
@@ -537,10 +541,15 @@ def up(crds: bool = True) -> Path:
     find_binaries() or build_binaries()
     ready_file = STATE_DIR / "control-plane.ready"
     ready_file.unlink(missing_ok=True)
-    log = open(STATE_DIR / "control-plane.log", "ab")  # noqa: SIM115
+    log = open(STATE_DIR / "control-plane.log", "ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sectigo_operator.controlplane", "_supervise",
-         "--crds" if crds else "--no-crds"],
+        [
+            sys.executable,
+            "-m",
+            "sectigo_operator.controlplane",
+            "_supervise",
+            "--crds" if crds else "--no-crds",
+        ],
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -558,7 +567,9 @@ def up(crds: bool = True) -> Path:
             if status.startswith("error"):
                 raise ControlPlaneError(status)
         if proc.poll() is not None:
-            raise ControlPlaneError("control plane supervisor exited; see .envtest/control-plane.log")
+            raise ControlPlaneError(
+                "control plane supervisor exited; see .envtest/control-plane.log"
+            )
         time.sleep(0.2)
     down()
     raise ControlPlaneError("control plane did not become ready in time")

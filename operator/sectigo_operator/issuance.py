@@ -41,11 +41,13 @@ from .models import (
     EnrollmentOperation,
     SectigoCertificate,
     append_history,
+    find_condition,
     cert_unique_id,
     set_condition,
     status_patch,
 )
 from .models import ScmError as StatusError
+from .models.profile import SectigoProfile
 from .policies import EnrollPlan, SpecError
 from .scm import (
     CustomFieldValue,
@@ -199,6 +201,8 @@ class KeyMaterial:
     key: pki.PrivateKey | None
     csr_pem: str
     key_spec: pki.KeySpec
+    csr_info: pki.CsrInfo | None = None
+    """Set when the user supplied the CSR: its names override the spec's."""
 
 
 async def _user_secret_value(kube: Kube, namespace: str, name: str, key: str, field: str) -> bytes:
@@ -240,7 +244,8 @@ async def prepare_key(ctx: Context, cert: SectigoCertificate, plan: EnrollPlan) 
             ) from None
         except pki.PkiError as exc:
             raise SpecError(field, str(exc)) from None
-        return KeyMaterial(key, pki.csr_for_scm(csr), pki.csr_info(csr).key_spec)
+        info = pki.csr_info(csr)
+        return KeyMaterial(key, pki.csr_for_scm(csr), info.key_spec, info)
     if key is None:
         key = await _pending_key(ctx, cert, plan.key_spec)
     csr_pem = await asyncio.to_thread(pki.build_csr, key, plan.csr_request)
@@ -318,28 +323,16 @@ def _enroll_request(
 # the reconcile loop body
 
 
-async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit) -> None:
-    """Take the certificate one step further; raise RetryLater or Stalled, or return when Ready."""
+async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: int = 0) -> None:
+    """Take the certificate one step further; raise RetryLater or Stalled, or return when Ready.
+
+    ``retry`` counts the consecutive RetryLater outcomes so far (Kopf's ``retry``); waits for a
+    config or profile back off with it.
+    """
     cert = SectigoCertificate.from_body(body)
     w = StatusWriter(ctx.kube, cert, ctx.now())
     spec, status = cert.spec, w.status
     ns = cert.metadata.namespace or ""
-
-    entry = ctx.configs.get(ns, spec.config_ref.name)
-    if entry is None or not entry.ready:
-        reason = policies.REASON_CONFIG_NOT_READY
-        message = f"SectigoConfig {spec.config_ref.name!r} is not Ready"
-        if entry is None:
-            message += " (not found, or not checked yet)"
-        else:
-            message += f": {entry.reason}: {entry.message}"
-        w.conditions(ready=(False, reason, message), issuing=(True, reason, message))
-        await w.flush()
-        attempts = (status.failed_attempts or 0) + 1
-        status.failed_attempts = attempts
-        raise RetryLater(
-            policies.backoff(attempts, base=2.0, cap=ctx.settings.wait_config_max_delay), message
-        )
 
     secret = await ctx.kube.get_secret(ns, spec.secret_name)
     if secret is not None and not is_managed_by(secret, cert.metadata.name):
@@ -356,12 +349,39 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit) -> None:
         raise RetryLater(60.0, message)  # level-based: recovers once the Secret is gone
 
     if status.state == CertificateState.ISSUED and _secret_current(secret, status.fingerprint):
-        if status.observed_generation != cert.metadata.generation:
+        ready = find_condition(status.conditions, "Ready")
+        if (
+            ready is None
+            or ready.status != ConditionStatus.TRUE
+            or status.observed_generation != cert.metadata.generation
+        ):
+            message = f"certificate {status.cert_unique_id} is in Secret {spec.secret_name!r}"
+            w.conditions(
+                ready=(True, policies.REASON_ISSUED, message),
+                issuing=(False, policies.REASON_ISSUED, message),
+            )
             await w.flush()
         return
 
+    entry = ctx.configs.get(ns, spec.config_ref.name)
+    if entry is None or not entry.ready:
+        reason = policies.REASON_CONFIG_NOT_READY
+        message = f"SectigoConfig {spec.config_ref.name!r} is not Ready"
+        if entry is None:
+            message += " (not found, or not checked yet)"
+        else:
+            message += f": {entry.reason}: {entry.message}"
+        w.conditions(ready=(False, reason, message), issuing=(True, reason, message))
+        await w.flush()
+        raise RetryLater(
+            policies.backoff(retry + 1, base=1.0, cap=ctx.settings.wait_config_max_delay), message
+        )
+
+    profile_id = None
+    if spec.profile_ref is not None:
+        profile_id = await _profile_id(ctx, w, ns, spec.profile_ref.name, retry)
     try:
-        plan = policies.plan_enrollment(spec, entry.spec)
+        plan = policies.plan_enrollment(spec, entry.spec, profile_id)
     except SpecError as exc:
         await _stall(w, emit, policies.REASON_INVALID_SPEC, str(exc))
         raise Stalled(str(exc)) from None
@@ -371,6 +391,25 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit) -> None:
     if not has_order:
         await _order(ctx, w, cert, plan, entry, emit)
     await _collect(ctx, w, cert, plan, entry, secret, emit)
+
+
+async def _profile_id(
+    ctx: Context, w: StatusWriter, namespace: str, name: str, retry: int
+) -> int:
+    """The SCM profile id of a SectigoProfile; waits (RetryLater) until it has been fetched."""
+    body = await ctx.kube.get_object("sectigoprofiles", namespace, name)
+    profile = SectigoProfile.from_body(body) if body else None
+    found = profile.status.profile if profile and profile.status else None
+    if found is None or found.id is None:
+        reason = policies.REASON_PROFILE_NOT_READY
+        message = f"SectigoProfile {name!r} " + (
+            "not found" if body is None else "has not been fetched from SCM yet"
+        )
+        w.conditions(ready=(False, reason, message), issuing=(True, reason, message))
+        await w.flush()
+        delay = policies.backoff(retry + 1, base=1.0, cap=ctx.settings.wait_config_max_delay)
+        raise RetryLater(delay, message)
+    return found.id
 
 
 def _secret_current(secret: SecretData | None, fingerprint: str | None) -> bool:
@@ -428,6 +467,8 @@ async def _order(
     except ScmError as exc:
         await _scm_failure(ctx, w, emit, exc, "reading the profiles")
         raise AssertionError("unreachable") from exc  # _scm_failure always raises
+    if material.csr_info is not None:
+        plan = policies.with_csr_names(plan, material.csr_info)
     profile = next((p for p in profiles if p.id == plan.cert_type), None)
     view = (
         policies.ProfileView(profile.id, profile.name, tuple(profile.terms), profile.key_types)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from . import pki
@@ -41,6 +41,7 @@ REASON_CREDENTIALS_MISSING = "CredentialsMissing"
 REASON_AUTHENTICATION_FAILED = "AuthenticationFailed"
 REASON_CONNECTED = "Connected"
 REASON_PROFILE_NOT_FOUND = "ProfileNotFound"
+REASON_PROFILE_NOT_READY = "ProfileNotReady"
 REASON_FETCHED = "Fetched"
 
 
@@ -86,6 +87,18 @@ class EnrollPlan:
         return self.csr_request.common_name or (self.sans[0] if self.sans else "")
 
 
+def with_csr_names(plan: EnrollPlan, info: pki.CsrInfo) -> EnrollPlan:
+    """The plan for a user-supplied CSR: its names are what SCM will certify."""
+    request = replace(
+        plan.csr_request,
+        common_name=info.common_name or "",
+        dns_names=info.dns_names,
+        ip_addresses=info.ip_addresses,
+    )
+    sans = tuple(n for n in (*info.dns_names, *info.ip_addresses) if n != info.common_name)
+    return replace(plan, csr_request=request, sans=sans, key_spec=info.key_spec)
+
+
 def key_spec(spec: CertificateSpec, config: ConfigSpec) -> pki.KeySpec:
     """The key to generate: the certificate's choice, else the config's default."""
     pk = spec.private_key
@@ -99,11 +112,16 @@ def key_spec(spec: CertificateSpec, config: ConfigSpec) -> pki.KeySpec:
         raise SpecError("spec.privateKey", str(exc)) from None
 
 
-def plan_enrollment(spec: CertificateSpec, config: ConfigSpec) -> EnrollPlan:
-    """Resolve the order from the spec and the config's defaults; raise :class:`SpecError`."""
+def plan_enrollment(
+    spec: CertificateSpec, config: ConfigSpec, profile_id: int | None = None
+) -> EnrollPlan:
+    """Resolve the order from the spec and the config's defaults; raise :class:`SpecError`.
+
+    ``profile_id`` is the id of the SectigoProfile named by ``spec.profileRef``, if any.
+    """
     is_client = spec.certificate_type == CertificateType.CLIENT
     defaults = config.client if is_client else config.ssl
-    cert_type = spec.cert_type or defaults.cert_type
+    cert_type = spec.cert_type or profile_id or defaults.cert_type
     if cert_type is None:
         raise SpecError(
             "spec.certType",
@@ -124,7 +142,8 @@ def plan_enrollment(spec: CertificateSpec, config: ConfigSpec) -> EnrollPlan:
     if is_client and not common_name:
         names = [spec.first_name, spec.middle_name, spec.last_name]
         common_name = " ".join(n for n in names if n)[:64]
-    if not is_client and not common_name and not dns:
+    brings_csr = spec.csr is not None or spec.csr_secret_ref is not None
+    if not is_client and not common_name and not dns and not brings_csr:
         raise SpecError("spec.commonName", "an SSL certificate needs commonName or dnsNames")
 
     def values(name: str) -> tuple[str, ...]:

@@ -18,14 +18,14 @@ from ..models import GROUP, VERSION
 PLURAL = "sectigocertificates"
 
 
-async def _run(body: kopf.Body, memo: kopf.Memo) -> None:
+async def _run(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:
     ctx: Context = memo.context
 
     def emit(type_: str, reason: str, message: str) -> None:
         kopf.event(body, type=type_, reason=reason, message=message)
 
     try:
-        await reconcile(ctx, body, emit)
+        await reconcile(ctx, body, emit, retry)
     except RetryLater as exc:
         raise kopf.TemporaryError(str(exc), delay=exc.delay) from None
     except Stalled as exc:
@@ -35,5 +35,5 @@ async def _run(body: kopf.Body, memo: kopf.Memo) -> None:
 @kopf.on.resume(GROUP, VERSION, PLURAL, id="certificate-resume")
 @kopf.on.create(GROUP, VERSION, PLURAL, id="certificate-create")
 @kopf.on.update(GROUP, VERSION, PLURAL, id="certificate-update", field="spec")
-async def on_change(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    await _run(body, memo)
+async def on_change(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    await _run(body, memo, retry)

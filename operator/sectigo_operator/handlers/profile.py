@@ -56,7 +56,7 @@ async def _write(
     )
 
 
-async def fetch(body: kopf.Body, memo: kopf.Memo) -> None:
+async def fetch(body: kopf.Body, memo: kopf.Memo, retry: int = 0) -> None:
     ctx: Context = memo.context
     profile = SectigoProfile.from_body(body)
     spec, ns = profile.spec, profile.metadata.namespace or ""
@@ -65,7 +65,8 @@ async def fetch(body: kopf.Body, memo: kopf.Memo) -> None:
     if entry is None or not entry.ready or entry.client is None:
         message = f"SectigoConfig {spec.config_ref.name!r} is not Ready"
         await _write(ctx, profile, status, False, policies.REASON_CONFIG_NOT_READY, message)
-        raise kopf.TemporaryError(message, delay=ctx.settings.wait_config_max_delay)
+        delay = policies.backoff(retry + 1, base=1.0, cap=ctx.settings.wait_config_max_delay)
+        raise kopf.TemporaryError(message, delay=delay)
     kind = "smime" if spec.certificate_type == CertificateType.CLIENT else "ssl"
     try:
         api = entry.client.smime if kind == "smime" else entry.client.ssl
@@ -113,8 +114,8 @@ async def fetch(body: kopf.Body, memo: kopf.Memo) -> None:
 @kopf.on.resume(GROUP, VERSION, PLURAL, id="profile-resume")
 @kopf.on.create(GROUP, VERSION, PLURAL, id="profile-create")
 @kopf.on.update(GROUP, VERSION, PLURAL, id="profile-update", field="spec")
-async def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    await fetch(body, memo)
+async def reconcile(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    await fetch(body, memo, retry)
 
 
 @kopf.timer(
