@@ -182,9 +182,7 @@ class KeyAlgorithm(StrEnum):
 KEY_SIZE_RULE = Cel(
     "!has(self.size) || !has(self.algorithm) || (self.algorithm == 'RSA'"
     " ? self.size in [2048, 3072, 4096] : self.size in [256, 384, 521])",
-    message=(
-        "privateKey.size must be 2048, 3072 or 4096 for RSA and 256, 384 or 521 for ECDSA"
-    ),
+    message=("privateKey.size must be 2048, 3072 or 4096 for RSA and 256, 384 or 521 for ECDSA"),
     field_path=".size",
 )
 """Size must fit the algorithm (used by both private-key models)."""
