@@ -1,0 +1,107 @@
+"""Issuance end to end: real control plane, sandbox SCM, the operator as a process (issue 6)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from cryptography import x509
+
+from sectigo_operator import pki
+from sectigo_operator.sandbox.testing import SandboxHandle
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.operator import apply, certificate, get, wait_condition
+
+pytestmark = pytest.mark.cluster
+
+
+def secret_data(cluster: Cluster, namespace: str, name: str) -> dict[str, bytes]:
+    obj = get(cluster, namespace, "secret", name)
+    return {k: base64.b64decode(v) for k, v in obj["data"].items()}
+
+
+def check_secret(
+    cluster: Cluster, namespace: str, name: str, sandbox: SandboxHandle
+) -> pki.CertInfo:
+    """The Secret's certificate matches its key and chains to the sandbox root."""
+    data = secret_data(cluster, namespace, name)
+    assert get(cluster, namespace, "secret", name)["type"] == "kubernetes.io/tls"
+    chain = pki.order_chain(pki.parse_pem_chain(data["tls.crt"]))
+    key = pki.load_private_key(data["tls.key"])
+    assert pki.cert_matches_key(chain.leaf, key)
+    root = sandbox.root_certificate()
+    pki.verify_chain(chain.leaf, chain.intermediates, [root])
+    assert x509.load_pem_x509_certificate(data["ca.crt"]) == root
+    return pki.cert_info(chain.leaf)
+
+
+def history(obj: dict[str, Any]) -> list[str]:
+    return [h["status"] for h in obj["status"].get("history", [])]
+
+
+def test_ssl_and_client_certificates_become_ready(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_setup: Any,
+    operator_factory: Any,
+) -> None:
+    scm_setup()
+    operator_factory(namespace)
+    apply(
+        cluster,
+        namespace,
+        certificate(
+            "web",
+            commonName="web.example.com",
+            dnsNames=["web.example.com", "www.example.com"],
+            privateKey={"algorithm": "ECDSA", "size": 256},
+        ),
+        certificate(
+            "rsa",
+            commonName="rsa.example.com",
+            privateKey={"algorithm": "RSA", "size": 2048},
+        ),
+        certificate(
+            "alice",
+            certificateType="client",
+            email="alice@example.com",
+            firstName="Alice",
+            lastName="Liddell",
+        ),
+    )
+    web = wait_condition(cluster, namespace, "sectigocertificate", "web")
+    rsa = wait_condition(cluster, namespace, "sectigocertificate", "rsa")
+    alice = wait_condition(cluster, namespace, "sectigocertificate", "alice")
+
+    info = check_secret(cluster, namespace, "web-tls", sandbox_scm)
+    assert info.common_name == "web.example.com"
+    assert set(info.dns_names) >= {"web.example.com", "www.example.com"}
+    assert info.key_spec == pki.KeySpec("ECDSA", 256)
+    assert check_secret(cluster, namespace, "rsa-tls", sandbox_scm).key_spec == pki.KeySpec(
+        "RSA", 2048
+    )
+    client_info = check_secret(cluster, namespace, "alice-tls", sandbox_scm)
+    assert "alice@example.com" in client_info.email_addresses
+
+    for obj in (web, rsa, alice):
+        status = obj["status"]
+        assert history(obj)[-2:] == ["Applied", "Issued"]
+        assert all(h["timestamp"].endswith("Z") for h in status["history"])
+        assert status["serialNumber"]
+        assert status["observedGeneration"] == obj["metadata"]["generation"]
+    assert web["status"]["certUniqueId"] == f"{web['status']['sslId']}_{sandbox_scm.customer_uri}"
+    assert alice["status"]["certUniqueId"].endswith(f"_{sandbox_scm.customer_uri}")
+    assert alice["status"]["serialNumber"] == client_info.serial_number
+
+    table = cluster.kubectl("get", "sectigocertificates", "-n", namespace).stdout
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[1:]}
+    assert rows.keys() == {"web", "rsa", "alice"}
+    assert all(row[1] == "True" for row in rows.values())
+
+    # exactly one order per certificate at the sandbox
+    counters = sandbox_scm.counters()
+    assert len(sandbox_scm.orders(common_name="web.example.com")) == 1
+    assert len(sandbox_scm.orders(email="alice@example.com")) == 1
+    assert counters
