@@ -69,7 +69,9 @@ WIDGET_CRD = {
 def widget_crd(cluster: Cluster) -> str:
     cluster.kubectl("apply", "-f", "-", input=json.dumps(WIDGET_CRD))
     cluster.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s",
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
         "crd/widgets.envtest.sectigo-operator.io",
     )
     return "widgets.envtest.sectigo-operator.io"
@@ -134,9 +136,9 @@ def test_kopf_handler_writes_status_and_printer_columns(
     with KopfRunner(args, registry=registry, settings=settings, timeout=60) as runner:
         cluster.kubectl("apply", "-n", namespace, "-f", "-", input=widget("w1", 3))
         phase = wait_for(
-            lambda: cluster.get_json(widget_crd, "w1", "-n", namespace)
-            .get("status", {})
-            .get("phase"),
+            lambda: (
+                cluster.get_json(widget_crd, "w1", "-n", namespace).get("status", {}).get("phase")
+            ),
             timeout=30,
             what="status.phase written by the Kopf handler",
         )
@@ -188,7 +190,11 @@ def test_make_up_and_down(tmp_path: Path) -> None:
     env = {**os.environ, "SECTIGO_ENVTEST_STATE": str(tmp_path)}
     up = subprocess.run(
         [sys.executable, "-m", "sectigo_operator.controlplane", "up", "--no-crds"],
-        env=env, capture_output=True, text=True, timeout=180, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     assert up.returncode == 0, up.stderr
     kubeconfig = tmp_path / "kubeconfig"
@@ -197,7 +203,10 @@ def test_make_up_and_down(tmp_path: Path) -> None:
     assert binaries is not None
     ready = subprocess.run(
         [str(binaries.kubectl), "--kubeconfig", str(kubeconfig), "get", "--raw", "/readyz"],
-        capture_output=True, text=True, timeout=30, check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert ready.stdout.strip() == "ok", ready.stderr
     supervisor = int((tmp_path / "control-plane.pid").read_text())
@@ -207,11 +216,16 @@ def test_make_up_and_down(tmp_path: Path) -> None:
     assert len(children) == 2
     down = subprocess.run(
         [sys.executable, "-m", "sectigo_operator.controlplane", "down"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert down.returncode == 0 and "stopped" in down.stdout
     wait_for(
         lambda: not any(_alive(p) for p in [supervisor, *children]),
-        timeout=30, what="control plane stopped",
+        timeout=30,
+        what="control plane stopped",
     )
     assert not kubeconfig.exists()
