@@ -1,0 +1,188 @@
+"""``make demo``: the whole product on one machine, on embedded defaults.
+
+``python -m sectigo_operator.demo up`` builds or reuses the local control plane (in the
+background, as ``make up``), starts the sandbox SCM on 127.0.0.1:8843 and the operator in the
+background, applies ``sample_manifests/demo/``, waits until every certificate it applied is Ready
+and prints ``kubectl get sectigocertificates -o wide``. ``down`` stops the operator and the
+sandbox; ``make down`` then stops the control plane too. State and logs live in ``.demo/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import controlplane
+
+ROOT = controlplane.REPO_ROOT
+DEMO_DIR = Path(os.environ.get("SECTIGO_DEMO_DIR", str(ROOT / ".demo")))
+MANIFESTS = ROOT / "sample_manifests" / "demo"
+SANDBOX_PORT = 8843
+READY_TIMEOUT = 180.0
+
+
+class DemoError(RuntimeError):
+    """The demo could not be started."""
+
+
+def _pid_alive(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _kubectl(*args: str, kubeconfig: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    binaries = controlplane.find_binaries()
+    if binaries is None:
+        raise DemoError("kubectl not built; run `make controlplane`")
+    proc = subprocess.run(
+        [str(binaries.kubectl), "--kubeconfig", str(kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    if check and proc.returncode != 0:
+        raise DemoError(f"kubectl {' '.join(args)}: {proc.stderr.strip()}")
+    return proc
+
+
+def start_sandbox() -> None:
+    pid_file = DEMO_DIR / "sandbox-scm.pid"
+    if _pid_alive(pid_file):
+        print("sandbox SCM already running on http://127.0.0.1:8843")
+        return
+    if _port_in_use(SANDBOX_PORT):
+        raise DemoError(f"127.0.0.1:{SANDBOX_PORT} is taken by another program; stop it first")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sectigo_operator.cli",
+            "sandbox-scm",
+            "--background",
+            "--port",
+            str(SANDBOX_PORT),
+            "--state-dir",
+            str(DEMO_DIR / "sandbox-scm"),
+            "--pid-file",
+            str(pid_file),
+            "--log-file",
+            str(DEMO_DIR / "sandbox-scm.log"),
+        ],
+        check=True,
+    )
+
+
+def start_operator(kubeconfig: Path) -> None:
+    pid_file = DEMO_DIR / "operator.pid"
+    if _pid_alive(pid_file):
+        print("operator already running")
+        return
+    log = (DEMO_DIR / "operator.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sectigo_operator.cli", "run"],
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    log.close()
+    pid_file.write_text(str(proc.pid))
+    print(f"operator started (pid {proc.pid}, log {DEMO_DIR / 'operator.log'})")
+
+
+def wait_ready(kubeconfig: Path, names: list[str]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    pending = set(names)
+    while time.monotonic() < deadline:
+        got = json.loads(
+            _kubectl("get", "sectigocertificates", "-o", "json", kubeconfig=kubeconfig).stdout
+        )
+        for item in got["items"]:
+            conditions = item.get("status", {}).get("conditions", [])
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+                pending.discard(item["metadata"]["name"])
+        if not pending:
+            return
+        time.sleep(1)  # polling the API at a human pace
+    raise DemoError(
+        f"not Ready after {READY_TIMEOUT:.0f}s: {', '.join(sorted(pending))} "
+        f"(see {DEMO_DIR / 'operator.log'} and `kubectl describe sectigocertificate`)"
+    )
+
+
+def up() -> int:
+    DEMO_DIR.mkdir(parents=True, exist_ok=True)
+    print("starting the local control plane (first run builds it: a few minutes)...")
+    kubeconfig = controlplane.up()
+    start_sandbox()
+    start_operator(kubeconfig)
+    applied = _kubectl("apply", "-f", str(MANIFESTS), "-o", "name", kubeconfig=kubeconfig)
+    names = [
+        line.split("/", 1)[1]
+        for line in applied.stdout.split()
+        if line.startswith("sectigocertificate.")
+    ]
+    print(f"applied {MANIFESTS.relative_to(ROOT)}/; waiting for {len(names)} certificates...")
+    wait_ready(kubeconfig, names)
+    print(_kubectl("get", "sectigocertificates", "-o", "wide", kubeconfig=kubeconfig).stdout)
+    print("All demo certificates are Ready. To look around:\n")
+    print(f"    export KUBECONFIG={kubeconfig}")
+    binaries = controlplane.find_binaries()
+    if binaries is not None:
+        print(f"    export PATH={binaries.kubectl.parent}:$PATH   # the matching kubectl")
+    print("    kubectl get sectigo")
+    print("    kubectl describe sectigocertificate demo-rsa")
+    print("\nStop everything with `make down`.")
+    return 0
+
+
+def down() -> int:
+    for name in ("operator", "sandbox-scm"):
+        pid = _pid_alive(DEMO_DIR / f"{name}.pid")
+        if pid is None:
+            continue
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _pid_alive(DEMO_DIR / f"{name}.pid"):
+            time.sleep(0.1)
+        if _pid_alive(DEMO_DIR / f"{name}.pid"):
+            os.kill(pid, signal.SIGKILL)
+        (DEMO_DIR / f"{name}.pid").unlink(missing_ok=True)
+        print(f"{name} stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    command = args[0] if args else "up"
+    try:
+        if command == "up":
+            return up()
+        if command == "down":
+            return down()
+    except (DemoError, controlplane.ControlPlaneError) as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+    print("usage: python -m sectigo_operator.demo up|down", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
