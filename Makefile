@@ -42,7 +42,7 @@ demo: controlplane
 	@$(PYTHON) -m sectigo_operator.demo up
 
 bench: controlplane
-	$(PYTHON) bench/bench_issuance.py
+	$(PYTHON) bench/bench_issuance.py --count 200 --write-docs
 
 clean: down
 	rm -rf .envtest/run .demo
