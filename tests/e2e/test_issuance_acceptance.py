@@ -1,0 +1,546 @@
+"""Issuance acceptance (issue 6) end to end: control plane, sandbox SCM, the operator process.
+
+Each test starts one operator for its own namespace and its own sandbox SCM, so the sandbox's
+order list and counters belong to that test alone. Timings are shortened through the config
+(``collect.loopPeriod`` 1 s) and the sandbox's runtime settings; every wait polls with a deadline.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from tests.fixtures.cluster import Cluster, wait_for
+from tests.fixtures.operator import (
+    OperatorProcess,
+    apply,
+    certificate,
+    condition,
+    credentials_secret,
+    get,
+    wait_condition,
+)
+
+from sectigo_operator import pki
+from sectigo_operator.sandbox.testing import SandboxHandle
+
+pytestmark = pytest.mark.cluster
+
+CERT = "sectigocertificate"
+SSL_ENROLL = "POST /api/ssl/v1/enroll"
+SMIME_ENROLL = "POST /api/smime/v2/enroll"
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def secret_data(cluster: Cluster, namespace: str, name: str) -> dict[str, bytes]:
+    obj = get(cluster, namespace, "secret", name)
+    return {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+
+
+def issued_pair(
+    cluster: Cluster, namespace: str, secret: str, sandbox: SandboxHandle
+) -> tuple[pki.CertInfo, pki.PrivateKey]:
+    """The Secret's leaf (verified to the sandbox root) and its key, which must match it."""
+    data = secret_data(cluster, namespace, secret)
+    chain = pki.order_chain(pki.parse_pem_chain(data["tls.crt"]))
+    pki.verify_chain(chain.leaf, chain.intermediates, [sandbox.root_certificate()])
+    key = pki.load_private_key(data["tls.key"])
+    assert pki.cert_matches_key(chain.leaf, key), f"Secret {secret}: certificate and key differ"
+    return pki.cert_info(chain.leaf), key
+
+
+def public_der(key: pki.PrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def history(obj: dict[str, Any]) -> list[str]:
+    return [h["status"] for h in obj.get("status", {}).get("history", [])]
+
+
+def cond(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    found = condition(obj, type_)
+    assert found is not None, f"no {type_} condition in {obj.get('status')}"
+    return found
+
+
+def enroll_calls(sandbox: SandboxHandle, endpoint: str = SSL_ENROLL) -> int:
+    return int(sandbox.counters()["callsByEndpoint"].get(endpoint, 0))
+
+
+def events_for(cluster: Cluster, namespace: str, name: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = cluster.get_json(
+        "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
+    )["items"]
+    return items
+
+
+def key_pem(key: pki.PrivateKey) -> str:
+    return pki.private_key_to_pem(key, "PKCS8").decode()
+
+
+def key_fragments(key: pki.PrivateKey) -> set[str]:
+    """Every 64-character base64 line of the key in each PEM encoding the operator might use."""
+    fragments: set[str] = set()
+    for encoding in ("PKCS1", "PKCS8"):
+        pem = pki.private_key_to_pem(key, encoding).decode()
+        fragments |= {line for line in pem.splitlines() if len(line) >= 32 and "-" not in line}
+    return fragments
+
+
+def assert_secrets_absent(
+    cluster: Cluster,
+    namespace: str,
+    operator: OperatorProcess,
+    *,
+    passwords: tuple[str, ...] = (),
+    keys: tuple[pki.PrivateKey, ...] = (),
+) -> None:
+    """No password and no private-key line in the operator log, in any status or in Events."""
+    places = {
+        "operator log": operator.logs(),
+        "statuses": cluster.kubectl(
+            "get",
+            "sectigocertificates,sectigoconfigs,sectigoprofiles",
+            "-n",
+            namespace,
+            "-o",
+            "json",
+        ).stdout,
+        "events": cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout,
+    }
+    assert places["operator log"], "the operator log is empty: nothing was checked"
+    fragments = {f for key in keys for f in key_fragments(key)}
+    for where, text in places.items():
+        assert "PRIVATE KEY" not in text, f"private key material in the {where}"
+        for password in passwords:
+            assert password not in text, f"a password in the {where}"
+        leaked = [f for f in fragments if f in text]
+        assert not leaked, f"private key lines in the {where}"
+
+
+# --------------------------------------------------------------------------------------------
+# tests
+
+
+def test_order_pending_past_max_timeout_times_out_then_becomes_ready(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_setup: Any,
+    operator_factory: Any,
+) -> None:
+    """maxTimeout 2 s, and the sandbox issues only at the 5th collect (~5 s after the order)."""
+    sandbox_scm.update_settings(issueAfterCollects=4)
+    scm_setup(collect={"maxTimeout": 2, "loopPeriod": 1})
+    operator = operator_factory(namespace)
+    apply(cluster, namespace, certificate("slow", commonName="slow.example.com"))
+
+    waiting = wait_condition(
+        cluster, namespace, CERT, "slow", "Issuing", "True", "TimedOutStateSaved", timeout=30
+    )
+    assert waiting["status"]["state"] == "TimedOutStateSaved"
+    assert cond(waiting, "Ready")["status"] == "False"
+    assert "maxTimeout (2s)" in cond(waiting, "Issuing")["message"]
+
+    ready = wait_condition(cluster, namespace, CERT, "slow", timeout=60)
+    states = history(ready)
+    assert states[-3:] == ["Applied", "TimedOutStateSaved", "Issued"], states
+    info, key = issued_pair(cluster, namespace, "slow-tls", sandbox_scm)
+    assert info.common_name == "slow.example.com"
+    orders = sandbox_scm.orders(common_name="slow.example.com")
+    assert len(orders) == 1
+    assert orders[0]["id"] == ready["status"]["sslId"]
+    assert sandbox_scm.counters()["enrollsByCommonName"] == {"slow.example.com": 1}
+    assert enroll_calls(sandbox_scm) == 1
+    assert_secrets_absent(
+        cluster, namespace, operator, passwords=(sandbox_scm.password,), keys=(key,)
+    )
+
+
+def test_approval_required_orders_wait_then_issue_or_stall_on_decline(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_setup: Any,
+    operator_factory: Any,
+) -> None:
+    scm_setup()
+    operator_factory(namespace)
+    apply(
+        cluster,
+        namespace,
+        certificate("approved", commonName="approved.example.com", certType=52),
+        certificate("declined", commonName="declined.example.com", certType=52),
+        certificate(
+            "carol",
+            certificateType="client",
+            certType=62,
+            email="carol@example.com",
+            firstName="Carol",
+            lastName="Client",
+        ),
+    )
+    waiting = {
+        name: wait_condition(
+            cluster, namespace, CERT, name, "Issuing", "True", "AwaitingApproval", timeout=30
+        )
+        for name in ("approved", "declined", "carol")
+    }
+    for name, obj in waiting.items():
+        assert obj["status"]["scmStatus"].lower() == "requested", name
+        assert obj["status"]["state"] == "Requested", name
+        assert cond(obj, "Ready")["status"] == "False"
+        assert "approval" in cond(obj, "Issuing")["message"]
+    for name in ("approved-tls", "declined-tls", "carol-tls"):
+        assert cluster.kubectl("get", "secret", name, "-n", namespace, check=False).returncode
+
+    sandbox_scm.approve(waiting["approved"]["status"]["sslId"])
+    (carol_order,) = sandbox_scm.orders(email="carol@example.com")
+    assert carol_order["orderNumber"] == waiting["carol"]["status"]["orderNumber"]
+    sandbox_scm.approve(carol_order["id"])
+    sandbox_scm.decline(waiting["declined"]["status"]["sslId"])
+
+    approved = wait_condition(cluster, namespace, CERT, "approved", timeout=30)
+    assert history(approved)[-3:] == ["Applied", "Requested", "Issued"]
+    assert issued_pair(cluster, namespace, "approved-tls", sandbox_scm)[0].common_name == (
+        "approved.example.com"
+    )
+    wait_condition(cluster, namespace, CERT, "carol", timeout=30)
+    assert "carol@example.com" in (
+        issued_pair(cluster, namespace, "carol-tls", sandbox_scm)[0].email_addresses
+    )
+
+    declined = wait_condition(cluster, namespace, CERT, "declined", "Stalled", timeout=30)
+    stalled = cond(declined, "Stalled")
+    assert stalled["reason"] in ("OrderFailed", "ScmOrderFailed")
+    assert "Declined" in stalled["message"]
+    assert cond(declined, "Ready")["status"] == "False"
+    assert declined["status"]["state"] == "Failed"
+    assert declined["status"]["scmStatus"] == "Declined"
+    assert cluster.kubectl("get", "secret", "declined-tls", "-n", namespace, check=False).returncode
+    warnings = wait_for(
+        lambda: [
+            e
+            for e in events_for(cluster, namespace, "declined")
+            if e["type"] == "Warning" and e["reason"] == stalled["reason"]
+        ],
+        timeout=15,
+        what="a Warning Event about the declined order",
+    )
+    assert "Declined" in warnings[0]["message"]
+    # exactly one order each, none re-ordered after the decline
+    assert len(sandbox_scm.orders(common_name="declined.example.com")) == 1
+    assert len(sandbox_scm.orders(common_name="approved.example.com")) == 1
+    assert len(sandbox_scm.orders(email="carol@example.com")) == 1
+
+
+def test_existing_csr_and_key_are_honoured_and_a_mismatch_is_rejected(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_setup: Any,
+    operator_factory: Any,
+) -> None:
+    inline_key = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
+    ref_key = pki.generate_private_key(pki.KeySpec("RSA", 2048))
+    alone_key = pki.generate_private_key(pki.KeySpec("ECDSA", 384))
+    other_key = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
+    inline_csr = pki.build_csr(
+        inline_key,
+        pki.CsrRequest(common_name="inline.example.com", dns_names=("inline.example.com",)),
+    )
+    ref_csr = pki.build_csr(
+        ref_key,
+        pki.CsrRequest(
+            common_name="ref.example.com", dns_names=("ref.example.com", "alt.example.com")
+        ),
+    )
+    mismatch_csr = pki.build_csr(inline_key, pki.CsrRequest(common_name="mismatch.example.com"))
+
+    def key_secret(name: str, key: pki.PrivateKey) -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name},
+            "stringData": {"tls.key": key_pem(key)},
+        }
+
+    scm_setup()
+    operator = operator_factory(namespace)
+    apply(
+        cluster,
+        namespace,
+        key_secret("inline-key", inline_key),
+        key_secret("ref-key", ref_key),
+        key_secret("alone-key", alone_key),
+        key_secret("other-key", other_key),
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "ref-csr"},
+            "stringData": {"tls.csr": ref_csr},
+        },
+        certificate("inline", csr=inline_csr, privateKeySecretRef={"name": "inline-key"}),
+        certificate(
+            "ref", csrSecretRef={"name": "ref-csr"}, privateKeySecretRef={"name": "ref-key"}
+        ),
+        certificate(
+            "alone", commonName="alone.example.com", privateKeySecretRef={"name": "alone-key"}
+        ),
+        certificate("mismatch", csr=mismatch_csr, privateKeySecretRef={"name": "other-key"}),
+    )
+
+    for name, key, cn in (
+        ("inline", inline_key, "inline.example.com"),
+        ("ref", ref_key, "ref.example.com"),
+        ("alone", alone_key, "alone.example.com"),
+    ):
+        wait_condition(cluster, namespace, CERT, name, timeout=30)
+        info, stored = issued_pair(cluster, namespace, f"{name}-tls", sandbox_scm)
+        assert public_der(stored) == public_der(key), f"{name}: the Secret holds another key"
+        assert info.common_name == cn
+        assert len(sandbox_scm.orders(common_name=cn)) == 1
+    ref_info = issued_pair(cluster, namespace, "ref-tls", sandbox_scm)[0]
+    assert {"ref.example.com", "alt.example.com"} <= set(ref_info.dns_names)
+    for name in ("inline", "ref", "alone"):  # no key was generated for them
+        pending = f"{name}-sectigo-pending-key"
+        assert cluster.kubectl("get", "secret", pending, "-n", namespace, check=False).returncode
+
+    mismatch = wait_condition(cluster, namespace, CERT, "mismatch", "Stalled", timeout=30)
+    stalled = cond(mismatch, "Stalled")
+    assert "spec.privateKeySecretRef" in stalled["message"]
+    assert "does not match" in stalled["message"]
+    assert cond(mismatch, "Ready")["status"] == "False"
+    assert sandbox_scm.orders(common_name="mismatch.example.com") == []
+    assert "mismatch.example.com" not in sandbox_scm.counters()["enrollsByCommonName"]
+    assert enroll_calls(sandbox_scm) == 3
+    assert_secrets_absent(
+        cluster,
+        namespace,
+        operator,
+        passwords=(sandbox_scm.password,),
+        keys=(inline_key, ref_key, alone_key, other_key),
+    )
+
+
+def test_lost_enroll_response_adopts_the_order(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_setup: Any,
+    operator_factory: Any,
+) -> None:
+    """The sandbox commits the order and drops the connection without an answer."""
+    sandbox_scm.inject_fault("response_lost", "/api/ssl/v1/enroll", method="POST")
+    sandbox_scm.inject_fault("response_lost", "/api/smime/*/enroll", method="POST")
+    scm_setup()
+    operator = operator_factory(namespace)
+    apply(
+        cluster,
+        namespace,
+        certificate("lost", commonName="lost.example.com"),
+        certificate(
+            "dave",
+            certificateType="client",
+            email="dave@example.com",
+            firstName="Dave",
+            lastName="Lost",
+        ),
+    )
+    lost = wait_condition(cluster, namespace, CERT, "lost", timeout=30)
+    dave = wait_condition(cluster, namespace, CERT, "dave", timeout=30)
+    assert sandbox_scm.faults() == [], "the faults were not hit"
+
+    orders = sandbox_scm.orders(common_name="lost.example.com")
+    assert [o["id"] for o in orders] == [lost["status"]["sslId"]]
+    assert enroll_calls(sandbox_scm, SSL_ENROLL) == 1
+    client_orders = sandbox_scm.orders(email="dave@example.com")
+    assert len(client_orders) == 1
+    assert sandbox_scm.counters()["enrollsByEmail"] == {"dave@example.com": 1}
+    assert lost["status"]["enrollment"]["marker"] in orders[0]["comments"]
+    assert "adopted" in lost["status"]["history"][-2]["message"]
+    assert "adopted" in dave["status"]["history"][-2]["message"]
+    info, key = issued_pair(cluster, namespace, "lost-tls", sandbox_scm)
+    assert info.common_name == "lost.example.com"
+    client_info, client_key = issued_pair(cluster, namespace, "dave-tls", sandbox_scm)
+    assert "dave@example.com" in client_info.email_addresses
+    assert "lastError" not in lost["status"]
+    assert_secrets_absent(
+        cluster, namespace, operator, passwords=(sandbox_scm.password,), keys=(key, client_key)
+    )
+
+
+def test_sigkill_between_enroll_and_status_write_adopts_the_order(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_setup: Any,
+    operator_factory: Any,
+) -> None:
+    """The operator dies after SCM committed its order and before it wrote the id to status.
+
+    Deterministic: the sandbox holds the enroll request for 3 s before handling it (a
+    ``latency`` fault). Once the request has reached the sandbox, the test freezes the operator
+    (SIGSTOP; its connection stays open), waits until the sandbox has committed the order and sent
+    the answer into the frozen process's socket, checks that status has the marker but no order
+    id, and then SIGKILLs it: the answer is never read. (Killing while the request is held would
+    not do: the sandbox drops a request whose client went away before it commits anything.) A new
+    operator finds the marker in status, finds the order at SCM by it, adopts it and collects it
+    with the key it persisted before enrolling.
+    """
+    sandbox_scm.inject_fault("latency", "/api/ssl/v1/enroll", method="POST", latency_seconds=3.0)
+    scm_setup()
+    operator = operator_factory(namespace)
+    apply(cluster, namespace, certificate("killed", commonName="killed.example.com"))
+
+    wait_for(lambda: enroll_calls(sandbox_scm) == 1, timeout=30, what="the enroll request")
+    assert operator.proc is not None
+    operator.proc.send_signal(signal.SIGSTOP)
+    try:
+        assert sandbox_scm.orders(common_name="killed.example.com") == [], "answered too early"
+        orders = wait_for(
+            lambda: sandbox_scm.orders(common_name="killed.example.com"),
+            timeout=30,
+            what="the sandbox to commit the order",
+        )
+        before = get(cluster, namespace, CERT, "killed")["status"]
+    finally:
+        operator.kill()
+    assert before["state"] == "Enrolling"
+    assert before["enrollment"]["marker"] in orders[0]["comments"]
+    assert "sslId" not in before
+    pending = secret_data(cluster, namespace, "killed-sectigo-pending-key")["tls.key"]
+
+    operator.start()
+    ready = wait_condition(cluster, namespace, CERT, "killed", timeout=60)
+    assert ready["status"]["sslId"] == orders[0]["id"]
+    assert len(sandbox_scm.orders(common_name="killed.example.com")) == 1
+    assert enroll_calls(sandbox_scm) == 1
+    assert "adopted" in ready["status"]["history"][-2]["message"]
+    _, key = issued_pair(cluster, namespace, "killed-tls", sandbox_scm)
+    assert public_der(key) == public_der(pki.load_private_key(pending))
+    assert_secrets_absent(
+        cluster, namespace, operator, passwords=(sandbox_scm.password,), keys=(key,)
+    )
+
+
+def test_bad_credentials_stall_the_config_and_a_fixed_secret_recovers(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_setup: Any,
+    operator_factory: Any,
+) -> None:
+    wrong = "wrong-password-3c1f9a77"
+    scm_setup(password=wrong)
+    operator = operator_factory(namespace)
+    apply(cluster, namespace, certificate("waits", commonName="waits.example.com"))
+
+    config = wait_condition(
+        cluster, namespace, "sectigoconfig", "scm", "Stalled", "True", "AuthenticationFailed"
+    )
+    assert cond(config, "Ready")["status"] == "False"
+
+    def cert_says_why() -> dict[str, Any] | None:
+        obj = get(cluster, namespace, CERT, "waits")
+        ready = condition(obj, "Ready")
+        if (
+            ready
+            and ready["reason"] == "ConfigNotReady"
+            and "AuthenticationFailed" in str(ready.get("message"))
+        ):
+            return obj
+        return None
+
+    waiting = wait_for(cert_says_why, timeout=30, what="the certificate to name its config")
+    ready = cond(waiting, "Ready")
+    assert ready["status"] == "False"
+    assert "AuthenticationFailed" in ready["message"]
+    assert "'scm'" in ready["message"]
+    assert enroll_calls(sandbox_scm) == 0
+
+    apply(cluster, namespace, credentials_secret("scm-credentials", "admin", sandbox_scm.password))
+    wait_condition(cluster, namespace, "sectigoconfig", "scm", timeout=30)
+    wait_condition(cluster, namespace, CERT, "waits", timeout=30)
+    info, key = issued_pair(cluster, namespace, "waits-tls", sandbox_scm)
+    assert info.common_name == "waits.example.com"
+    assert len(sandbox_scm.orders(common_name="waits.example.com")) == 1
+    assert_secrets_absent(
+        cluster, namespace, operator, passwords=(sandbox_scm.password, wrong), keys=(key,)
+    )
+
+
+def test_requests_that_cannot_be_ordered_stall_before_any_order(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_setup: Any,
+    operator_factory: Any,
+) -> None:
+    """An unmanaged target Secret, a term or a key type the profile refuses: no order at all."""
+    foreign = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "foreign-tls", "labels": {"owner": "someone-else"}},
+        "type": "Opaque",
+        "stringData": {"note": "not yours"},
+    }
+    scm_setup()
+    operator_factory(namespace)
+    apply(cluster, namespace, foreign)
+    original = get(cluster, namespace, "secret", "foreign-tls")
+    apply(
+        cluster,
+        namespace,
+        certificate("taken", commonName="taken.example.com", secretName="foreign-tls"),
+        certificate("term", commonName="term.example.com", certType=51, term=999),
+        certificate(
+            "keytype",
+            commonName="keytype.example.com",
+            certType=54,
+            privateKey={"algorithm": "ECDSA", "size": 256},
+        ),
+    )
+    taken = wait_condition(
+        cluster, namespace, CERT, "taken", "Stalled", reason="SecretNotManaged", timeout=30
+    )
+    assert "foreign-tls" in cond(taken, "Stalled")["message"]
+    assert cond(taken, "Ready")["status"] == "False"
+
+    term = wait_condition(
+        cluster, namespace, CERT, "term", "Stalled", reason="ProfileMismatch", timeout=30
+    )
+    message = cond(term, "Stalled")["message"]
+    assert "spec.term" in message and "999" in message and "365" in message
+    keytype = wait_condition(
+        cluster, namespace, CERT, "keytype", "Stalled", reason="ProfileMismatch", timeout=30
+    )
+    message = cond(keytype, "Stalled")["message"]
+    assert "spec.privateKey" in message and "ECDSA 256" in message
+    for obj in (term, keytype):
+        assert cond(obj, "Ready")["status"] == "False"
+
+    after = get(cluster, namespace, "secret", "foreign-tls")
+    assert after["metadata"]["resourceVersion"] == original["metadata"]["resourceVersion"]
+    assert after["data"] == original["data"]
+    assert after["metadata"].get("labels") == {"owner": "someone-else"}
+    assert enroll_calls(sandbox_scm) == 0
+    assert sandbox_scm.orders() == []
+    reasons = {
+        (e["involvedObject"]["name"], e["reason"])
+        for e in json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)[
+            "items"
+        ]
+        if e["type"] == "Warning"
+    }
+    assert ("term", "ProfileMismatch") in reasons
+    assert ("taken", "SecretNotManaged") in reasons
