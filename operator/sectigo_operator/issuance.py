@@ -41,8 +41,8 @@ from .models import (
     EnrollmentOperation,
     SectigoCertificate,
     append_history,
-    find_condition,
     cert_unique_id,
+    find_condition,
     set_condition,
     status_patch,
 )
@@ -89,6 +89,14 @@ class RetryLater(Exception):
 
 class Stalled(Exception):
     """Only a change of spec (or of what it references) can help; status already says why."""
+
+
+class SecretMissing(SpecError):
+    """A Secret the spec references does not exist, or lacks the key: wait for it, do not stall.
+
+    GitOps tools apply a certificate and its Secrets in any order, and creating or fixing the
+    Secret is no change of spec, so a Kopf PermanentError would never be retried.
+    """
 
 
 @dataclass
@@ -208,10 +216,10 @@ class KeyMaterial:
 async def _user_secret_value(kube: Kube, namespace: str, name: str, key: str, field: str) -> bytes:
     secret = await kube.get_secret(namespace, name)
     if secret is None:
-        raise SpecError(field, f"Secret {name!r} not found")
+        raise SecretMissing(field, f"Secret {name!r} not found")
     value = secret.data.get(key)
     if not value:
-        raise SpecError(field, f"Secret {name!r} has no key {key!r}")
+        raise SecretMissing(field, f"Secret {name!r} has no key {key!r}")
     return value
 
 
@@ -388,14 +396,20 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: in
 
     is_client = spec.certificate_type == CertificateType.CLIENT
     has_order = status.backend_cert_id if is_client else status.ssl_id
-    if not has_order:
-        await _order(ctx, w, cert, plan, entry, emit)
-    await _collect(ctx, w, cert, plan, entry, secret, emit)
+    try:
+        if not has_order:
+            await _order(ctx, w, cert, plan, entry, emit)
+        await _collect(ctx, w, cert, plan, entry, secret, emit)
+    except SecretMissing as exc:
+        message = f"{exc}; waiting for it"
+        reason = policies.REASON_SECRET_MISSING
+        w.conditions(ready=(False, reason, message), issuing=(True, reason, message))
+        await w.flush()
+        delay = policies.backoff(retry + 1, base=1.0, cap=ctx.settings.wait_config_max_delay)
+        raise RetryLater(delay, message) from None
 
 
-async def _profile_id(
-    ctx: Context, w: StatusWriter, namespace: str, name: str, retry: int
-) -> int:
+async def _profile_id(ctx: Context, w: StatusWriter, namespace: str, name: str, retry: int) -> int:
     """The SCM profile id of a SectigoProfile; waits (RetryLater) until it has been fetched."""
     body = await ctx.kube.get_object("sectigoprofiles", namespace, name)
     profile = SectigoProfile.from_body(body) if body else None
@@ -461,6 +475,8 @@ async def _order(
         material = await prepare_key(ctx, cert, plan)
         kind: Any = "smime" if is_client else "ssl"
         profiles = await entry.profile_list(kind, ctx.settings.profile_cache_seconds)
+    except SecretMissing:
+        raise
     except SpecError as exc:
         await _stall(w, emit, policies.REASON_INVALID_SPEC, str(exc))
         raise Stalled(str(exc)) from None
@@ -516,7 +532,9 @@ async def _order(
     except ScmResponseLost as exc:
         w.error(exc)
         await w.flush()
-        raise RetryLater(1.0, f"enroll answer lost ({exc}); looking the order up by its marker")
+        raise RetryLater(
+            1.0, f"enroll answer lost ({exc}); looking the order up by its marker"
+        ) from None
     except ScmPermanentError as exc:
         # A new attempt (after a spec change) must not adopt this failed request's marker.
         status.enrollment = Enrollment(marker="", attempt=attempt + 1)
@@ -601,7 +619,7 @@ async def _collect(
     secret: SecretData | None,
     emit: Emit,
 ) -> None:
-    status, spec = w.status, cert.spec
+    status = w.status
     assert entry.client is not None
     collect_settings = entry.spec.collect
     try:

@@ -30,6 +30,7 @@ REASON_INVALID_SPEC = "InvalidSpec"
 REASON_PROFILE_MISMATCH = "ProfileMismatch"
 REASON_KEY_MISMATCH = "KeyMismatch"
 REASON_SECRET_NOT_MANAGED = "SecretNotManaged"  # noqa: S105 - a reason, not a secret
+REASON_SECRET_MISSING = "SecretMissing"  # noqa: S105 - a reason, not a secret
 REASON_ENROLLING = "Enrolling"
 REASON_PENDING = "Pending"
 REASON_AWAITING_APPROVAL = "AwaitingApproval"

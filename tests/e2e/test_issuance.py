@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from tests.fixtures.cluster import Cluster
+from tests.fixtures.operator import apply, certificate, get, wait_condition
 
 from sectigo_operator import pki
 from sectigo_operator.sandbox.testing import SandboxHandle
-from tests.fixtures.cluster import Cluster
-from tests.fixtures.operator import apply, certificate, get, wait_condition
 
 pytestmark = pytest.mark.cluster
 

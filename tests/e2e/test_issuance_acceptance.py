@@ -226,6 +226,8 @@ def test_approval_required_orders_wait_then_issue_or_stall_on_decline(
     assert cond(declined, "Ready")["status"] == "False"
     assert declined["status"]["state"] == "Failed"
     assert declined["status"]["scmStatus"] == "Declined"
+    assert "Declined" in declined["status"]["lastError"]["description"]
+    assert declined["status"]["lastError"]["code"] is not None
     assert cluster.kubectl("get", "secret", "declined-tls", "-n", namespace, check=False).returncode
     warnings = wait_for(
         lambda: [
@@ -330,6 +332,50 @@ def test_existing_csr_and_key_are_honoured_and_a_mismatch_is_rejected(
         passwords=(sandbox_scm.password,),
         keys=(inline_key, ref_key, alone_key, other_key),
     )
+
+
+def test_a_key_secret_created_after_the_certificate_is_waited_for(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_setup: Any,
+    operator_factory: Any,
+) -> None:
+    """GitOps tools apply in any order: a missing referenced Secret is a wait, not a stall."""
+    key = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
+    scm_setup()
+    operator_factory(namespace)
+    apply(
+        cluster,
+        namespace,
+        certificate("later", commonName="later.example.com", privateKeySecretRef={"name": "k"}),
+    )
+
+    def waiting() -> dict[str, Any] | None:
+        obj = get(cluster, namespace, CERT, "later")
+        ready = condition(obj, "Ready")
+        return obj if ready and "'k' not found" in ready["message"] else None
+
+    obj = wait_for(waiting, timeout=30, what="the certificate to say the Secret is missing")
+    assert "spec.privateKeySecretRef" in cond(obj, "Ready")["message"]
+    assert cond(obj, "Stalled")["status"] == "False"
+    assert cond(obj, "Issuing")["status"] == "True"
+    assert enroll_calls(sandbox_scm) == 0
+
+    apply(
+        cluster,
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "k"},
+            "stringData": {"tls.key": key_pem(key)},
+        },
+    )
+    wait_condition(cluster, namespace, CERT, "later", timeout=30)
+    _, stored = issued_pair(cluster, namespace, "later-tls", sandbox_scm)
+    assert public_der(stored) == public_der(key)
+    assert enroll_calls(sandbox_scm) == 1
 
 
 def test_lost_enroll_response_adopts_the_order(
@@ -544,3 +590,13 @@ def test_requests_that_cannot_be_ordered_stall_before_any_order(
     }
     assert ("term", "ProfileMismatch") in reasons
     assert ("taken", "SecretNotManaged") in reasons
+
+    # a change of spec is what helps: the fixed certificate is ordered once and becomes Ready
+    cluster.kubectl(
+        "patch", CERT, "term", "-n", namespace, "--type=merge", "-p", '{"spec":{"term":365}}'
+    )
+    fixed = wait_condition(cluster, namespace, CERT, "term", timeout=30)
+    assert cond(fixed, "Stalled")["status"] == "False"
+    assert fixed["status"]["observedGeneration"] == fixed["metadata"]["generation"] == 2
+    assert len(sandbox_scm.orders(common_name="term.example.com")) == 1
+    assert enroll_calls(sandbox_scm) == 1
