@@ -124,6 +124,8 @@ class StatusWriter:
         self.limit = cert.spec.history_limit
         self.status = cert.status or CertificateStatus()
         self.now = now
+        self.cleared: set[str] = set()
+        """camelCase status fields to delete with the next flush."""
 
     def record(self, state: CertificateState, message: str | None = None) -> None:
         """Set ``state`` and append it to the history when it changed."""
@@ -169,8 +171,32 @@ class StatusWriter:
     async def flush(self, *clear: str) -> None:
         self.status.observed_generation = self.generation
         await self.kube.patch_status(
-            PLURAL, self.namespace, self.name, status_patch(self.status, clear=clear)
+            PLURAL,
+            self.namespace,
+            self.name,
+            status_patch(self.status, clear=(*clear, *sorted(self.cleared))),
         )
+        self.cleared.clear()
+
+    def forget_failed_order(self) -> None:
+        """Drop a failed (declined, rejected) order so that a new attempt orders again.
+
+        The next marker uses the next attempt number, so the failed order is never adopted.
+        """
+        status = self.status
+        status.ssl_id = status.renew_id = status.order_number = status.backend_cert_id = None
+        status.cert_unique_id = status.collect_started_at = status.scm_status = None
+        self.cleared |= {
+            "sslId",
+            "renewId",
+            "orderNumber",
+            "backendCertId",
+            "certUniqueId",
+            "collectStartedAt",
+            "scmStatus",
+        }
+        attempt = status.enrollment.attempt if status.enrollment else 0
+        status.enrollment = Enrollment(marker="", attempt=attempt or 0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,6 +420,10 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: in
         await _stall(w, emit, policies.REASON_INVALID_SPEC, str(exc))
         raise Stalled(str(exc)) from None
 
+    if status.state == CertificateState.FAILED and status.observed_generation != (
+        cert.metadata.generation
+    ):
+        w.forget_failed_order()  # the spec changed since the order failed: a new attempt
     is_client = spec.certificate_type == CertificateType.CLIENT
     has_order = status.backend_cert_id if is_client else status.ssl_id
     try:
@@ -498,6 +528,7 @@ async def _order(
         raise Stalled(message)
 
     enrollment = status.enrollment
+    attempt = (enrollment.attempt or 0) if enrollment is not None else 0
     if enrollment is not None and enrollment.marker:
         found = await _find_order(entry, plan, enrollment.marker)
         if found is not None:
@@ -505,9 +536,6 @@ async def _order(
             w.record(CertificateState.APPLIED, f"adopted the order of marker {enrollment.marker}")
             await w.flush()
             return
-        attempt = enrollment.attempt or 0
-    else:
-        attempt = 0
     marker = policies.marker_for(cert.metadata.uid or cert.metadata.name, attempt)
     status.enrollment = Enrollment(
         marker=marker, started_at=w.now, operation=EnrollmentOperation.ENROLL, attempt=attempt

@@ -244,6 +244,23 @@ def test_approval_required_orders_wait_then_issue_or_stall_on_decline(
     assert len(sandbox_scm.orders(common_name="approved.example.com")) == 1
     assert len(sandbox_scm.orders(email="carol@example.com")) == 1
 
+    # a change of spec starts a new order (not the declined one again)
+    declined_id = declined["status"]["sslId"]
+    cluster.kubectl(
+        "patch", CERT, "declined", "-n", namespace, "--type=merge", "-p", '{"spec":{"certType":51}}'
+    )
+    retried = wait_condition(cluster, namespace, CERT, "declined", timeout=30)
+    assert retried["status"]["sslId"] != declined_id
+    assert cond(retried, "Stalled")["status"] == "False"
+    assert "lastError" not in retried["status"]
+    orders = {o["id"]: o for o in sandbox_scm.orders(common_name="declined.example.com")}
+    assert orders.keys() == {declined_id, retried["status"]["sslId"]}
+    assert orders[declined_id]["status"] == "Declined"
+    assert (
+        retried["status"]["enrollment"]["marker"] in orders[retried["status"]["sslId"]]["comments"]
+    )
+    issued_pair(cluster, namespace, "declined-tls", sandbox_scm)
+
 
 def test_existing_csr_and_key_are_honoured_and_a_mismatch_is_rejected(
     cluster: Cluster,
