@@ -3,6 +3,9 @@
 Each test starts one operator for its own namespace and its own sandbox SCM, so the sandbox's
 order list and counters belong to that test alone. Timings are shortened through the config
 (``collect.loopPeriod`` 1 s) and the sandbox's runtime settings; every wait polls with a deadline.
+The operator runs with ``--verbose`` (DEBUG logs, including httpx/httpcore); most tests end with
+:func:`assert_secrets_absent`, which looks for the SCM passwords and every private-key line in the
+operator log, in the statuses of our resources and in the namespace's Events.
 """
 
 from __future__ import annotations
