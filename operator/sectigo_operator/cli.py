@@ -18,10 +18,18 @@ def main() -> None:
 
 @main.command("run")
 @click.option("-n", "--namespace", "namespaces", multiple=True, help="Watch only these namespaces.")
-@click.option("--standalone/--no-standalone", default=True, show_default=True,
-              help="Run without peering (no HA coordination).")
-@click.option("--liveness", "liveness_endpoint", default=None,
-              help="Liveness endpoint, e.g. http://127.0.0.1:8080/healthz.")
+@click.option(
+    "--standalone/--no-standalone",
+    default=True,
+    show_default=True,
+    help="Run without peering (no HA coordination).",
+)
+@click.option(
+    "--liveness",
+    "liveness_endpoint",
+    default=None,
+    help="Liveness endpoint, e.g. http://127.0.0.1:8080/healthz.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def run_operator(
     namespaces: tuple[str, ...], standalone: bool, liveness_endpoint: str | None, verbose: bool
@@ -44,23 +52,48 @@ def run_operator(
 
 
 @main.command("sandbox-scm")
-@click.option("--port", type=int, default=8843, show_default=True,
-              help="Port on 127.0.0.1 (0: any free port).")
-@click.option("--state-dir", default=".sandbox-scm", show_default=True,
-              help="Directory for the CA and the orders database (kept across restarts).")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-              help="YAML/JSON configuration file (profiles, credentials, delays, faults).")
+@click.option(
+    "--port",
+    type=int,
+    default=8843,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free port).",
+)
+@click.option(
+    "--state-dir",
+    default=".sandbox-scm",
+    show_default=True,
+    help="Directory for the CA and the orders database (kept across restarts).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="YAML/JSON configuration file (profiles, credentials, delays, faults).",
+)
 @click.option("--issue-delay", type=float, help="Seconds from Applied/Approved to Issued.")
-@click.option("--issue-after-collects", type=int,
-              help="Pending collect answers before an order is Issued.")
-@click.option("--approval", type=click.Choice(["profile", "always", "never"]),
-              help="Who needs approval: per profile (default), every order, or none.")
-@click.option("--pending-code", type=click.Choice(["0", "-1400", "-183"]),
-              help="Error code of the pending collect answer.")
-@click.option("--strict-reason-code/--lenient-reason-code", default=None,
-              help="Require reasonCode on revoke.")
-@click.option("--fault", "faults", multiple=True,
-              help='A fault rule as JSON, e.g. \'{"kind":"error","path":"/api/ssl/v1/enroll"}\'.')
+@click.option(
+    "--issue-after-collects", type=int, help="Pending collect answers before an order is Issued."
+)
+@click.option(
+    "--approval",
+    type=click.Choice(["profile", "always", "never"]),
+    help="Who needs approval: per profile (default), every order, or none.",
+)
+@click.option(
+    "--pending-code",
+    type=click.Choice(["0", "-1400", "-183"]),
+    help="Error code of the pending collect answer.",
+)
+@click.option(
+    "--strict-reason-code/--lenient-reason-code", default=None, help="Require reasonCode on revoke."
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    help='A fault rule as JSON, e.g. \'{"kind":"error","path":"/api/ssl/v1/enroll"}\'.',
+)
 @click.option("--background", is_flag=True, help="Detach; print the URL once listening.")
 @click.option("--pid-file", help="Write the server's pid here (default in the state dir).")
 @click.option("--log-file", help="Log here (background default: <state-dir>/sandbox-scm.log).")
@@ -79,8 +112,13 @@ def sandbox_scm(pending_code: str | None, faults: tuple[str, ...], **options: ob
 
 
 @main.command("crds")
-@click.option("--root", type=click.Path(file_okay=False), default=".", show_default=True,
-              help="Repository root (crds/ and docs/api.md are written below it).")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False),
+    default=".",
+    show_default=True,
+    help="Repository root (crds/ and docs/api.md are written below it).",
+)
 @click.option("--check", is_flag=True, help="Only compare; exit 1 when a generated file is stale.")
 def crds(root: str, check: bool) -> None:
     """Generate crds/*.yaml (and the field reference in docs/api.md) from the API models."""

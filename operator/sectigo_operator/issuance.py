@@ -281,20 +281,35 @@ async def prepare_key(ctx: Context, cert: SectigoCertificate, plan: EnrollPlan) 
         info = pki.csr_info(csr)
         return KeyMaterial(key, pki.csr_for_scm(csr), info.key_spec, info)
     if key is None:
-        key = await _pending_key(ctx, cert, plan.key_spec)
+        enrollment = cert.status.enrollment if cert.status else None
+        in_flight = bool(enrollment and enrollment.marker)
+        key = await _pending_key(ctx, cert, plan.key_spec, keep_existing=in_flight)
     csr_pem = await asyncio.to_thread(pki.build_csr, key, plan.csr_request)
     return KeyMaterial(key, csr_pem, pki.key_spec_of(key))
 
 
-async def _pending_key(ctx: Context, cert: SectigoCertificate, spec: pki.KeySpec) -> pki.PrivateKey:
-    """The key waiting for this certificate's order: reuse the persisted one, or make one."""
+async def _pending_key(
+    ctx: Context, cert: SectigoCertificate, spec: pki.KeySpec, *, keep_existing: bool
+) -> pki.PrivateKey:
+    """The key waiting for this certificate's order: reuse the persisted one, or make one.
+
+    With ``keep_existing`` (an enrollment may already be at SCM with the persisted key) the
+    persisted key is reused even if ``spec.privateKey`` changed meanwhile: replacing it could
+    leave the adopted order without its key.
+    """
     ns, name = cert.metadata.namespace or "", pending_key_secret_name(cert.metadata.name)
     existing = await ctx.kube.get_secret(ns, name)
-    if existing is not None and is_managed_by(existing, cert.metadata.name):
+    if existing is not None and not is_managed_by(existing, cert.metadata.name):
+        raise SpecError(
+            "metadata.name",
+            f"Secret {name!r} (where this certificate keeps its pending private key) exists and "
+            "is not managed by the operator; delete or rename that Secret",
+        )
+    if existing is not None:
         raw = existing.data.get("tls.key")
         if raw:
             key = pki.load_private_key(raw)
-            if pki.key_spec_of(key) == spec:
+            if keep_existing or pki.key_spec_of(key) == spec:
                 return key
     key = await asyncio.to_thread(pki.generate_private_key, spec)
     pem = pki.private_key_to_pem(key, "PKCS8")

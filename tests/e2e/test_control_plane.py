@@ -17,9 +17,9 @@ from pathlib import Path
 import kopf
 import pytest
 from kopf.testing import KopfRunner
+from tests.fixtures.cluster import Cluster, wait_for
 
 from sectigo_operator import controlplane
-from tests.fixtures.cluster import Cluster, wait_for
 
 pytestmark = pytest.mark.cluster
 
