@@ -383,6 +383,31 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: in
     spec, status = cert.spec, w.status
     ns = cert.metadata.namespace or ""
 
+    if spec.import_ is not None:
+        # Never order a new certificate for a resource that asks to adopt an existing one.
+        message = (
+            "spec.import (adopting an existing SCM certificate) is not supported by this "
+            "operator version yet; nothing was ordered"
+        )
+        await _stall(w, emit, policies.REASON_NOT_SUPPORTED_YET, message)
+        raise Stalled(message)
+    if status.observed_generation != cert.metadata.generation:
+        ignored = policies.unsupported_fields(
+            spec,
+            {
+                "renewRequest": status.last_renew_request_id,
+                "replaceRequest": status.last_replace_request_id,
+                "revokeRequest": status.last_revoke_request_id,
+            },
+        )
+        if ignored:
+            await _emit(
+                emit,
+                "Warning",
+                policies.REASON_NOT_SUPPORTED_YET,
+                f"not acted on by this operator version yet: {', '.join(ignored)}",
+            )
+
     secret = await ctx.kube.get_secret(ns, spec.secret_name)
     if secret is not None and not is_managed_by(secret, cert.metadata.name):
         message = (

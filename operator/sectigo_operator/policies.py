@@ -43,6 +43,7 @@ REASON_AUTHENTICATION_FAILED = "AuthenticationFailed"
 REASON_CONNECTED = "Connected"
 REASON_PROFILE_NOT_FOUND = "ProfileNotFound"
 REASON_PROFILE_NOT_READY = "ProfileNotReady"
+REASON_NOT_SUPPORTED_YET = "NotSupportedYet"
 REASON_FETCHED = "Fetched"
 
 
@@ -309,3 +310,24 @@ def certificate_matches_request(info: pki.CertInfo, plan: EnrollPlan) -> list[st
     elif plan.email and plan.email.lower() not in {e.lower() for e in info.email_addresses}:
         problems.append(f"e-mail {plan.email!r} not in the certificate")
     return problems
+
+
+def unsupported_fields(
+    spec: CertificateSpec, last_processed: Mapping[str, str | None]
+) -> list[str]:
+    """Spec fields this operator version accepts but does not act on yet (day-2 operations).
+
+    ``last_processed`` maps ``renewRequest``/``replaceRequest``/``revokeRequest`` to the id the
+    status says was handled; a request already handled is not reported again.
+    """
+    found = []
+    for name, request in (
+        ("renewRequest", spec.renew_request),
+        ("replaceRequest", spec.replace_request),
+        ("revokeRequest", spec.revoke_request),
+    ):
+        if request is not None and request.id != last_processed.get(name):
+            found.append(f"spec.{name}")
+    if spec.deletion_policy.value != "Retain":
+        found.append(f"spec.deletionPolicy={spec.deletion_policy.value}")
+    return found

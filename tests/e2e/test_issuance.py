@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from tests.fixtures.cluster import Cluster
-from tests.fixtures.operator import apply, certificate, get, wait_condition
+from tests.fixtures.operator import apply, certificate, condition, get, wait_condition
 
 from sectigo_operator import pki
 from sectigo_operator.sandbox.testing import SandboxHandle
@@ -105,3 +105,38 @@ def test_ssl_and_client_certificates_become_ready(
     assert len(sandbox_scm.orders(common_name="web.example.com")) == 1
     assert len(sandbox_scm.orders(email="alice@example.com")) == 1
     assert counters
+
+
+def test_import_is_refused_without_ordering(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_setup: Any,
+    operator_factory: Any,
+) -> None:
+    """spec.import is not implemented yet: it must stall clearly and never order a certificate."""
+    scm_setup()
+    operator_factory(namespace)
+    key = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
+    apply(
+        cluster,
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "imported-key"},
+            "stringData": {"tls.key": pki.private_key_to_pem(key, "PKCS8").decode()},
+        },
+        certificate(
+            "imported",
+            commonName="imported.example.com",
+            privateKeySecretRef={"name": "imported-key"},
+            **{"import": {"sslId": 12345}},
+        ),
+    )
+    obj = wait_condition(
+        cluster, namespace, "sectigocertificate", "imported", "Stalled", reason="NotSupportedYet"
+    )
+    assert "spec.import" in condition(obj, "Ready")["message"]  # type: ignore[index]
+    assert sandbox_scm.counters()["callsByEndpoint"].get("POST /api/ssl/v1/enroll", 0) == 0
+    assert sandbox_scm.orders() == []

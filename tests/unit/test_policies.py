@@ -445,3 +445,28 @@ def test_with_csr_names(info: pki.CsrInfo, cn: str, sans: tuple[str, ...]) -> No
     assert got.key_spec == info.key_spec
     assert (got.term, got.cert_type, got.kind) == (730, 51, CertificateType.SSL)
     assert got.identity == (cn or (sans[0] if sans else ""))
+
+
+@pytest.mark.parametrize(
+    ("fields", "processed", "expected"),
+    [
+        pytest.param({}, {}, [], id="nothing requested"),
+        pytest.param({"renewRequest": {"id": "r1"}}, {}, ["spec.renewRequest"], id="new renew"),
+        pytest.param(
+            {"renewRequest": {"id": "r1"}}, {"renewRequest": "r1"}, [], id="renew already handled"
+        ),
+        pytest.param(
+            {"revokeRequest": {"id": "x", "reasonCode": 4, "reason": "superseded"}},
+            {"revokeRequest": "older"},
+            ["spec.revokeRequest"],
+            id="new revoke id",
+        ),
+        pytest.param(
+            {"deletionPolicy": "Revoke"}, {}, ["spec.deletionPolicy=Revoke"], id="revoke on delete"
+        ),
+    ],
+)
+def test_unsupported_fields(
+    fields: dict[str, Any], processed: dict[str, str | None], expected: list[str]
+) -> None:
+    assert policies.unsupported_fields(spec(**fields), processed) == expected
