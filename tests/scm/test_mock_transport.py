@@ -7,7 +7,7 @@ plus the retry rules (what is retried, how long it waits) with an injected sleep
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -183,17 +183,68 @@ async def test_enroll_connect_error_is_retried_because_nothing_was_sent() -> Non
     "response",
     [
         httpx.Response(429, headers={"Retry-After": "4"}),
-        scm_error(503, -2, "maintenance"),
+        httpx.Response(503, text="Service Unavailable"),
+        httpx.Response(503, headers={"Retry-After": "4"}),
+        httpx.Response(500, text="<html>oops</html>"),
+        httpx.Response(408),
     ],
-    ids=["429", "503"],
+    ids=["429", "503", "503 retry-after", "500 html", "408"],
 )
-async def test_enroll_is_retried_on_429_and_503(response: httpx.Response) -> None:
+async def test_enroll_is_not_reposted_on_statuses_without_scm_code(
+    response: httpx.Response,
+) -> None:
     answers = [response, httpx.Response(200, json={"sslId": 3, "renewId": "r"})]
     rec = Recorder(lambda r: answers.pop(0))
     async with make_client(rec) as scm:
-        assert (await scm.ssl.enroll(enroll_request())).ssl_id == 3
-    assert len(rec.requests) == 2
-    assert rec.sleeps == ([4.0] if response.status_code == 429 else [1.0])
+        with pytest.raises(ScmResponseLost) as info:
+            await scm.ssl.enroll(enroll_request())
+    assert len(rec.requests) == 1
+    assert rec.sleeps == []
+    assert info.value.http_status == response.status_code
+    assert info.value.operation == "ssl enroll"
+    expected = 4.0 if "Retry-After" in response.headers else None
+    assert info.value.retry_after == expected
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        scm_error(503, -2, "maintenance"),
+        scm_error(429, -1, "Too many requests", headers={"Retry-After": "4"}),
+    ],
+    ids=["503 with code", "429 with code"],
+)
+async def test_enroll_refused_with_scm_code_is_raised_without_repost(
+    response: httpx.Response,
+) -> None:
+    answers = [response, httpx.Response(200, json={"sslId": 3, "renewId": "r"})]
+    rec = Recorder(lambda r: answers.pop(0))
+    async with make_client(rec) as scm:
+        with pytest.raises(ScmRetryableError) as info:
+            await scm.ssl.enroll(enroll_request())
+    assert not isinstance(info.value, ScmResponseLost)
+    assert info.value.http_status == response.status_code
+    assert len(rec.requests) == 1 and rec.sleeps == []
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda scm: scm.ssl.renew_by_id(7),
+        lambda scm: scm.ssl.revoke(7, reason_code=4, reason="superseded"),
+        lambda scm: scm.ssl.approve(7, "ok"),
+        lambda scm: scm.smime.renew_by_order("42"),
+    ],
+    ids=["ssl renew", "ssl revoke", "ssl approve", "smime renew"],
+)
+async def test_other_posts_are_not_reposted_on_503(
+    call: Callable[[ScmClient], Awaitable[Any]],
+) -> None:
+    rec = Recorder(lambda r: httpx.Response(503))
+    async with make_client(rec) as scm:
+        with pytest.raises(ScmResponseLost):
+            await call(scm)
+    assert len(rec.requests) == 1 and rec.sleeps == []
 
 
 async def test_enroll_500_with_scm_body_is_raised_without_retry() -> None:

@@ -92,14 +92,35 @@ async def test_persistent_5xx_raises_retryable_with_code(
     assert endpoint_calls(sandbox, "GET /api/ssl/v1/types") == 3
 
 
-async def test_429_retry_after_is_honoured(
+async def test_429_retry_after_is_honoured_on_get(
+    scm_fake_sleep: ScmClient, sandbox: SandboxHandle, sleeps: Sleeps
+) -> None:
+    sandbox.inject_fault("rate_limit", "/api/ssl/v1/types", retry_after=2)
+    assert await scm_fake_sleep.ssl.types()
+    assert sleeps.calls == [2.0]
+    assert endpoint_calls(sandbox, "GET /api/ssl/v1/types") == 2
+
+
+async def test_enroll_429_is_not_reposted(
     scm_fake_sleep: ScmClient, sandbox: SandboxHandle, sleeps: Sleeps
 ) -> None:
     sandbox.inject_fault("rate_limit", ENROLL, retry_after=2)
-    order = await scm_fake_sleep.ssl.enroll(request(sandbox, "rl.example.com", "k8s:rl:1"))
-    assert order.ssl_id
-    assert sleeps.calls == [2.0]
-    assert sandbox.counters()["enrollsByCommonName"]["rl.example.com"] == 1
+    with pytest.raises(ScmRetryableError) as info:
+        await scm_fake_sleep.ssl.enroll(request(sandbox, "rl.example.com", "k8s:rl:1"))
+    assert (info.value.http_status, info.value.retry_after) == (429, 2.0)
+    assert sleeps.calls == []
+    assert endpoint_calls(sandbox, f"POST {ENROLL}") == 1
+
+
+async def test_enroll_503_is_not_reposted(
+    scm_fake_sleep: ScmClient, sandbox: SandboxHandle, sleeps: Sleeps
+) -> None:
+    sandbox.inject_fault("error", ENROLL, count=None, status=503, code=-2)
+    with pytest.raises(ScmRetryableError) as info:
+        await scm_fake_sleep.ssl.enroll(request(sandbox, "e503.example.com", "k8s:e503:1"))
+    assert (info.value.http_status, info.value.code) == (503, -2)
+    assert sleeps.calls == []
+    assert endpoint_calls(sandbox, f"POST {ENROLL}") == 1
 
 
 async def test_enroll_500_is_not_reposted(

@@ -10,11 +10,13 @@ retries). ``scm.ssl`` and ``scm.smime`` group the endpoints of the two APIs.
 
 Retry rules: idempotent calls (GET, HEAD) are retried on every :class:`ScmRetryableError` (5xx,
 408, 429, retryable codes, transport errors, unreadable bodies). Non-idempotent calls (enroll,
-renew, replace, revoke, approve, decline) are retried only when SCM certainly did not act: the
-connection was never established, or SCM answered 429 or 503. When such a call may have reached
-SCM but no usable answer came back (read timeout, dropped connection, a gateway 502/504, a 2xx body
-that cannot be read) it raises :class:`ScmResponseLost`; the caller looks the order up (by marker)
-instead of posting again.
+renew, replace, revoke, approve, decline) are re-sent only when SCM certainly did not see them:
+the connection was never established. Everything else is raised at once: an HTTP 408/429/5xx
+without an SCM error body (from SCM or any proxy in front of it, 429 and 503 included: SCM does
+not document that these mean "not processed"), a read timeout, a dropped connection or a 2xx body
+that cannot be read raises :class:`ScmResponseLost` (``retry_after`` kept), and the caller looks
+the order up (by marker) instead of posting again; an error answer carrying an SCM ``code`` is
+raised as that error (SCM refused the call), also without a re-post. See ``errors.py``.
 
 Logging: logger ``sectigo_operator.scm.client``; DEBUG lines carry method, path, status, timing and
 attempt only. Credentials go into request headers through :class:`_ScmAuth` at send time; they are
@@ -301,14 +303,18 @@ class _Transport:
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
         if isinstance(error, ScmRetryableError):
-            if idempotent or response.status_code in (429, 503):
+            if idempotent:
                 raise _Retry(error)
-            if response.status_code in (502, 504) and error.code is None:
+            if error.code is None:
+                # No SCM error body: a gateway, proxy or overloaded front answered, possibly
+                # after passing the request on. SCM may have acted: never re-post.
                 raise ScmResponseLost(
-                    f"gateway answered HTTP {response.status_code}",
+                    f"HTTP {response.status_code} without an SCM answer",
                     operation=operation,
                     http_status=response.status_code,
+                    retry_after=error.retry_after,
                 )
+            # SCM itself refused with a code: raised as is, never re-posted here.
         raise error
 
     def _describe(self, exc: BaseException) -> str:

@@ -12,11 +12,12 @@ Handlers translate the two top branches once, at the boundary (style.md, habit 5
     │   ├── ScmPendingError          not issued yet: 0, -1400, -183, -109, -103, -618, -1113,
     │   │                            or an empty 2xx collect answer
     │   ├── ScmRetryableError        SCM or network trouble: HTTP 5xx, 408, 429 (+Retry-After),
-    │   │   │                        codes -1, -2, -65, -195, -140
+    │   │   │                        codes -1, -2, -65, -195, -140 (on a POST: only with a code)
     │   │   ├── ScmTransportError    no HTTP answer: connect errors, timeouts, dropped connections
     │   │   └── ScmMalformedResponse a 2xx answer of an idempotent call that cannot be parsed
     │   └── ScmResponseLost          a non-idempotent call (enroll, renew, replace, revoke, ...)
-    │                                may have reached SCM but its answer was lost: do NOT re-post,
+    │                                may have reached SCM but its answer was lost (timeout, drop,
+    │                                unreadable 2xx, 408/429/5xx without SCM code): do NOT re-post,
     │                                find the order by its marker (ScmClient.find_*_by_marker)
     └── ScmPermanentError            "someone must change something" -> Stalled + PermanentError
         ├── ScmAuthenticationError   HTTP 401/403, codes -16, -970, -3, -25, -37, -226, -410, -429
@@ -32,6 +33,17 @@ Handlers translate the two top branches once, at the boundary (style.md, habit 5
 :func:`error_from_response` is the one function that picks the class from an HTTP status and body.
 Precedence: 401/403 -> authentication; 408/429/5xx -> retryable; then the SCM code; then 404 ->
 not found; then any other status -> invalid request.
+
+Non-idempotent calls (POST: enroll, renew, replace, revoke, approve, decline) are never re-posted
+by the client once the request may have left: only a connection that was never established is
+retried. Decision (2026-11-27) on 429 and 503: SCM documents neither (scm-api.md §7.3), so neither
+guarantees that the request was not processed (a proxy or an overloaded front may answer after
+passing the request on). The client therefore treats an HTTP 408, 429 or 5xx *without* an SCM
+error body on a POST like a gateway 502/504: :class:`ScmResponseLost` (with ``retry_after`` when
+the server sent one), and the caller looks the order up by its marker before doing anything else.
+The same statuses *with* an SCM ``code`` are SCM's own refusal and are raised as
+:class:`ScmRetryableError` (not retried by the client; the caller backs off, honouring
+``retry_after``). GET and HEAD calls are retried on every :class:`ScmRetryableError`.
 """
 
 from __future__ import annotations
@@ -114,9 +126,18 @@ class ScmResponseLost(ScmTemporaryError):
     Never re-post it blindly: look the result up first (for an enroll, by its marker).
     """
 
-    def __init__(self, description: str, *, operation: str, http_status: int | None = None) -> None:
+    def __init__(
+        self,
+        description: str,
+        *,
+        operation: str,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         self.operation = operation
-        super().__init__(f"{operation}: {description}", http_status=http_status)
+        super().__init__(
+            f"{operation}: {description}", http_status=http_status, retry_after=retry_after
+        )
 
 
 class ScmPermanentError(ScmError):
