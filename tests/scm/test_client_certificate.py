@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -27,6 +29,7 @@ from sectigo_operator.scm import (
     ScmConnection,
     ScmTransportError,
 )
+from sectigo_operator.scm.client import _load_client_certificate
 
 Pair = tuple[bytes, bytes]
 
@@ -123,3 +126,62 @@ async def test_client_certificate_login(pki: dict[str, Pair], tmp_path: Path) ->
                 await scm.ssl.types()
     finally:
         await server.stop()
+
+
+class _RecordingContext(ssl.SSLContext):
+    """An SSL context that records where the key pair was while it was being loaded."""
+
+    seen: list[dict[str, Any]]
+
+    def load_cert_chain(self, certfile: Any, keyfile: Any = None, password: Any = None) -> None:
+        key_path = str(keyfile)
+        with open(key_path, "rb") as handle:
+            content = handle.read()
+        self.seen.append(
+            {
+                "paths": (str(certfile), key_path),
+                "key": content,
+                "target": os.readlink(key_path) if key_path.startswith("/proc/") else key_path,
+                "dir_mode": os.stat(os.path.dirname(key_path)).st_mode & 0o777,
+            }
+        )
+        super().load_cert_chain(certfile, keyfile, password)
+
+
+def _recording_context() -> _RecordingContext:
+    context = _RecordingContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.seen = []
+    return context
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="needs memfd_create (Linux)")
+def test_client_key_is_loaded_from_memory_not_a_file(pki: dict[str, Pair]) -> None:
+    cert, key = pki["client"]
+    context = _recording_context()
+    before = set(os.listdir("/proc/self/fd"))
+    _load_client_certificate(context, cert, key)
+    (seen,) = context.seen
+    assert seen["key"] == key
+    assert all(path.startswith("/proc/self/fd/") for path in seen["paths"])
+    assert seen["target"].startswith("/memfd:")  # anonymous memory, on no file system
+    assert set(os.listdir("/proc/self/fd")) <= before  # the memory files are closed again
+
+
+def test_client_key_fallback_is_a_private_directory_removed_even_on_error(
+    pki: dict[str, Pair], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delattr(os, "memfd_create", raising=False)
+    cert, key = pki["client"]
+    context = _recording_context()
+    _load_client_certificate(context, cert, key)
+    (seen,) = context.seen
+    directory = os.path.dirname(seen["target"])
+    assert seen["key"] == key and seen["dir_mode"] == 0o700
+    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK | os.X_OK):
+        assert directory.startswith("/dev/shm/scm-client-")
+    assert not os.path.exists(directory)
+
+    failing = _recording_context()
+    with pytest.raises(ssl.SSLError):  # a key that does not match the certificate
+        _load_client_certificate(failing, cert, pki["server"][1])
+    assert not os.path.exists(os.path.dirname(failing.seen[0]["target"]))

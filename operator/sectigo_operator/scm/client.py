@@ -29,6 +29,7 @@ import asyncio
 import logging
 import os
 import random
+import shutil
 import ssl
 import tempfile
 import time
@@ -151,19 +152,62 @@ def _tls_context(connection: ScmConnection) -> ssl.SSLContext:
         context.verify_mode = ssl.CERT_NONE
     cert = connection.client_certificate
     if cert is not None:
-        # The ssl module loads key pairs from files only: a private directory, removed at once.
-        with tempfile.TemporaryDirectory(prefix="scm-client-") as directory:
-            cert_path = os.path.join(directory, "cert.pem")
-            key_path = os.path.join(directory, "key.pem")
-            for path, data in (
-                (cert_path, cert.certificate_pem),
-                (key_path, cert.private_key_pem.get_secret_value()),
-            ):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-            context.load_cert_chain(cert_path, key_path)
+        _load_client_certificate(
+            context, cert.certificate_pem, cert.private_key_pem.get_secret_value()
+        )
     return context
+
+
+def _load_client_certificate(context: ssl.SSLContext, certificate: bytes, key: bytes) -> None:
+    """Load a client key pair into ``context`` without leaving the key on any file system.
+
+    Python's ssl module loads key pairs from paths only. On Linux the pair goes into anonymous
+    memory files (``memfd_create``), opened through ``/proc/self/fd``: nothing is written to a
+    file system, and a killed process leaves nothing behind. Elsewhere (or if that fails) the pair
+    goes into a private 0700 directory, on ``/dev/shm`` when present, removed in ``finally``.
+    """
+    fds = _memory_files(certificate, key)
+    if fds is not None:
+        try:
+            context.load_cert_chain(f"/proc/self/fd/{fds[0]}", f"/proc/self/fd/{fds[1]}")
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return
+    shm = "/dev/shm"  # noqa: S108 (mkdtemp makes a private, randomly named 0700 directory)
+    base = shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
+    directory = tempfile.mkdtemp(prefix="scm-client-", dir=base)  # mode 0700
+    try:
+        paths = (os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem"))
+        for path, data in zip(paths, (certificate, key), strict=True):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+        context.load_cert_chain(*paths)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _memory_files(*contents: bytes) -> list[int] | None:
+    """Anonymous in-memory files holding ``contents``; ``None`` where the OS has none."""
+    create = getattr(os, "memfd_create", None)
+    if create is None:
+        return None
+    fds: list[int] = []
+    try:
+        for data in contents:
+            fd = create("scm-client", os.MFD_CLOEXEC)
+            fds.append(fd)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if not os.path.exists(f"/proc/self/fd/{fd}"):
+                raise OSError("no /proc/self/fd")
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        return None
+    return fds
 
 
 class _Transport:
