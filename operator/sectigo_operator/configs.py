@@ -31,6 +31,8 @@ from .scm import (
 )
 
 Kind = Literal["ssl", "smime"]
+CLOSE_GRACE_SECONDS = 120.0
+"""How long a replaced SCM client stays open for the calls still running on it."""
 
 
 @dataclass
@@ -50,6 +52,7 @@ class ConfigEntry:
     checked_at: float = 0.0
     profiles: dict[Kind, tuple[float, list[Profile]]] = field(default_factory=dict)
     profile_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def customer_uri(self) -> str:
@@ -90,9 +93,11 @@ def _connection(spec: ConfigSpec, secret: SecretData) -> ScmConnection:
         if missing:
             raise ValueError(f"Secret {secret.name!r} has no (or an empty) key {missing[0]!r}")
         assert login is not None and password is not None
-        return ScmConnection(
-            **common, login=login.decode().strip(), password=password.decode().strip()
-        )
+        try:
+            login_text, password_text = login.decode().strip(), password.decode().strip()
+        except UnicodeDecodeError:
+            raise ValueError(f"Secret {secret.name!r}: login or password is not UTF-8") from None
+        return ScmConnection(**common, login=login_text, password=password_text)
     ref2 = spec.client_certificate_secret_ref
     assert ref2 is not None
     login = secret.data.get(ref2.login_key)
@@ -113,9 +118,24 @@ class ConfigRegistry:
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], ConfigEntry] = {}
+        self._closing: list[asyncio.TimerHandle] = []
 
     def get(self, namespace: str, name: str) -> ConfigEntry | None:
         return self._entries.get((namespace, name))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def mark_failed(self, namespace: str, name: str, error: ScmError) -> None:
+        """A certificate saw SCM reject the credentials: the next refresh asks SCM again."""
+        entry = self._entries.get((namespace, name))
+        if entry is not None:
+            self._not_ready(
+                entry,
+                policies.REASON_AUTHENTICATION_FAILED,
+                f"SCM rejected the credentials: {error}",
+                error,
+            )
 
     async def remove(self, namespace: str, name: str) -> None:
         entry = self._entries.pop((namespace, name), None)
@@ -138,6 +158,13 @@ class ConfigRegistry:
         entry = self._entries.get(key)
         if entry is None:
             entry = self._entries[key] = ConfigEntry(namespace, name, spec)
+        async with entry.refresh_lock:  # the timer and the change handlers may overlap
+            return await self._refresh(entry, spec, kube, full_check_after)
+
+    async def _refresh(
+        self, entry: ConfigEntry, spec: ConfigSpec, kube: Kube, full_check_after: float
+    ) -> ConfigEntry:
+        namespace = entry.namespace
         ref = spec.credentials_secret_ref or spec.client_certificate_secret_ref
         assert ref is not None  # the CRD requires exactly one
         secret = await kube.get_secret(namespace, ref.name)
@@ -188,9 +215,15 @@ class ConfigRegistry:
     async def _set_client(
         self, entry: ConfigEntry, spec: ConfigSpec, client: ScmClient | None, fingerprint: str
     ) -> None:
-        if entry.client is not None and entry.client is not client:
-            await entry.client.aclose()
+        old = entry.client
         entry.client, entry.spec, entry.fingerprint = client, spec, fingerprint
+        if old is not None and old is not client:
+            # Certificates may still have calls in flight on the old client (even an enroll):
+            # close it only after they had time to finish.
+            task = asyncio.get_running_loop().call_later(
+                CLOSE_GRACE_SECONDS, lambda: asyncio.ensure_future(old.aclose())
+            )
+            self._closing.append(task)
         entry.profiles.clear()
 
     @staticmethod

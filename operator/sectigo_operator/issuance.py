@@ -24,12 +24,13 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
+from cryptography import x509
 from kubernetes.client.exceptions import ApiException
 
 from . import pki, policies
-from .configs import ConfigEntry, ConfigRegistry
+from .configs import ConfigEntry, ConfigRegistry, Kind
 from .k8s import Kube, SecretData
 from .models import (
     CertificateState,
@@ -53,6 +54,7 @@ from .scm import (
     CustomFieldValue,
     Issued,
     Pending,
+    ScmAuthenticationError,
     ScmError,
     ScmOrderFailedError,
     ScmPermanentError,
@@ -122,6 +124,7 @@ class StatusWriter:
         self.name = cert.metadata.name
         self.generation = cert.metadata.generation
         self.limit = cert.spec.history_limit
+        self.config_name = cert.spec.config_ref.name
         self.status = cert.status or CertificateStatus()
         self.now = now
         self.cleared: set[str] = set()
@@ -257,7 +260,7 @@ async def prepare_key(ctx: Context, cert: SectigoCertificate, plan: EnrollPlan) 
         ref = spec.private_key_secret_ref
         raw = await _user_secret_value(ctx.kube, ns, ref.name, ref.key, "spec.privateKeySecretRef")
         try:
-            key = pki.load_private_key(raw)
+            key = await _load_key(raw)
         except pki.PkiError as exc:
             raise SpecError("spec.privateKeySecretRef", str(exc)) from None
     csr_text: str | None = spec.csr
@@ -307,10 +310,12 @@ async def _pending_key(
         )
     if existing is not None:
         raw = existing.data.get("tls.key")
-        if raw:
-            key = pki.load_private_key(raw)
-            if keep_existing or pki.key_spec_of(key) == spec:
-                return key
+        try:
+            key = await _load_key(raw) if raw else None
+        except pki.PkiError:
+            key = None  # unreadable: replaced below (no order can use a key nobody can read)
+        if key is not None and (keep_existing or pki.key_spec_of(key) == spec):
+            return key
     key = await asyncio.to_thread(pki.generate_private_key, spec)
     pem = pki.private_key_to_pem(key, "PKCS8")
     await ctx.kube.write_secret(
@@ -422,7 +427,23 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: in
         await _emit(emit, "Warning", policies.REASON_SECRET_NOT_MANAGED, message)
         raise RetryLater(60.0, message)  # level-based: recovers once the Secret is gone
 
-    if status.state == CertificateState.ISSUED and _secret_current(secret, status.fingerprint):
+    current = _current_certificate(secret, status.fingerprint)
+    if status.state == CertificateState.ISSUED and current is not None:
+        drift = policies.spec_drift(current, spec)
+        if drift:
+            # Re-issuing for a changed spec is a replace, a day-2 operation of a later release:
+            # say so instead of reporting Ready for names the certificate does not carry.
+            message = (
+                "; ".join(drift)
+                + ". Re-issuing after a spec change is not supported by this operator version "
+                "yet; the Secret keeps the certificate issued for the previous spec."
+            )
+            w.conditions(
+                ready=(False, policies.REASON_SPEC_CHANGED, message),
+                stalled=(True, policies.REASON_NOT_SUPPORTED_YET, message),
+            )
+            await w.flush()
+            return
         ready = find_condition(status.conditions, "Ready")
         if (
             ready is None
@@ -496,17 +517,18 @@ async def _profile_id(ctx: Context, w: StatusWriter, namespace: str, name: str, 
     return found.id
 
 
-def _secret_current(secret: SecretData | None, fingerprint: str | None) -> bool:
+def _current_certificate(secret: SecretData | None, fingerprint: str | None) -> pki.CertInfo | None:
+    """The Secret's certificate if it is the one status says was issued."""
     if secret is None or fingerprint is None:
-        return False
+        return None
     crt = secret.data.get("tls.crt")
     if not crt:
-        return False
+        return None
     try:
-        chain = pki.parse_pem_chain(crt)
+        info = pki.cert_info(pki.order_chain(pki.parse_pem_chain(crt)).leaf)
     except pki.PkiError:
-        return False
-    return bool(chain) and pki.cert_info(chain[0]).fingerprint_sha256 == fingerprint
+        return None
+    return info if info.fingerprint_sha256 == fingerprint else None
 
 
 async def _emit(emit: Emit, type_: str, reason: str, message: str) -> None:
@@ -543,7 +565,7 @@ async def _order(
     is_client = plan.kind == CertificateType.CLIENT
     try:
         material = await prepare_key(ctx, cert, plan)
-        kind: Any = "smime" if is_client else "ssl"
+        kind: Kind = "smime" if is_client else "ssl"
         profiles = await entry.profile_list(kind, ctx.settings.profile_cache_seconds)
     except SecretMissing:
         raise
@@ -552,9 +574,30 @@ async def _order(
         raise Stalled(str(exc)) from None
     except ScmError as exc:
         await _scm_failure(ctx, w, emit, exc, "reading the profiles")
-        raise AssertionError("unreachable") from exc  # _scm_failure always raises
     if material.csr_info is not None:
         plan = policies.with_csr_names(plan, material.csr_info)
+
+    enrollment = status.enrollment
+    attempt = (enrollment.attempt or 0) if enrollment is not None else 0
+    if enrollment is not None and enrollment.marker:
+        # An earlier enroll may have reached SCM: adopt its order before judging the spec
+        # again, so a paid order is never abandoned (nor ordered twice).
+        try:
+            found = await _find_order(entry, plan, enrollment.marker)
+        except ScmError as exc:
+            await _scm_failure(ctx, w, emit, exc, "looking up an interrupted order")
+        if found is not None:
+            _record_order(w, entry, is_client, *found)
+            status.enrollment = Enrollment(
+                marker=enrollment.marker,
+                started_at=enrollment.started_at,
+                operation=enrollment.operation,
+                attempt=attempt + 1,
+            )
+            w.record(CertificateState.APPLIED, f"adopted the order of marker {enrollment.marker}")
+            await w.flush()
+            return
+
     profile = next((p for p in profiles if p.id == plan.cert_type), None)
     view = (
         policies.ProfileView(profile.id, profile.name, tuple(profile.terms), profile.key_types)
@@ -567,15 +610,6 @@ async def _order(
         await _stall(w, emit, policies.REASON_PROFILE_MISMATCH, message)
         raise Stalled(message)
 
-    enrollment = status.enrollment
-    attempt = (enrollment.attempt or 0) if enrollment is not None else 0
-    if enrollment is not None and enrollment.marker:
-        found = await _find_order(entry, plan, enrollment.marker)
-        if found is not None:
-            _record_order(w, entry, is_client, *found)
-            w.record(CertificateState.APPLIED, f"adopted the order of marker {enrollment.marker}")
-            await w.flush()
-            return
     marker = policies.marker_for(cert.metadata.uid or cert.metadata.name, attempt)
     status.enrollment = Enrollment(
         marker=marker, started_at=w.now, operation=EnrollmentOperation.ENROLL, attempt=attempt
@@ -603,6 +637,8 @@ async def _order(
         raise RetryLater(
             1.0, f"enroll answer lost ({exc}); looking the order up by its marker"
         ) from None
+    except ScmAuthenticationError as exc:
+        await _scm_failure(ctx, w, emit, exc, "enrolling")
     except ScmPermanentError as exc:
         # A new attempt (after a spec change) must not adopt this failed request's marker.
         status.enrollment = Enrollment(marker="", attempt=attempt + 1)
@@ -629,9 +665,10 @@ async def _find_order(
             return None
         return item.order_number, item.backend_cert_id or str(item.order_number), None
     details = await entry.client.find_ssl_order_by_marker(plan.identity, marker)
-    if details is None or details.id is None:
+    ssl_id = (details.id or details.ssl_id) if details is not None else None
+    if ssl_id is None:
         return None
-    return details.id, None, getattr(details, "renew_id", None)
+    return ssl_id, None, None  # details carry no renewId
 
 
 def _record_order(
@@ -657,8 +694,20 @@ def _record_order(
 
 async def _scm_failure(
     ctx: Context, w: StatusWriter, emit: Emit, exc: ScmError, doing: str
-) -> None:
-    """Record a retryable SCM failure and raise RetryLater with backoff (or Stalled)."""
+) -> NoReturn:
+    """Record an SCM failure and raise RetryLater with backoff (or Stalled).
+
+    Rejected credentials are the config's problem, not the certificate's: the certificate waits
+    (the config is re-checked and reports it) and recovers once the Secret is fixed.
+    """
+    if isinstance(exc, ScmAuthenticationError):
+        ctx.configs.mark_failed(w.namespace, w.config_name, exc)
+        message = f"SCM rejected the credentials while {doing}: {exc}; waiting for the config"
+        w.error(exc)
+        reason = policies.REASON_CONFIG_NOT_READY
+        w.conditions(ready=(False, reason, message), issuing=(True, reason, message))
+        await w.flush()
+        raise RetryLater(ctx.settings.wait_config_max_delay, message)
     if isinstance(exc, ScmPermanentError):
         await _stall(w, emit, policies.REASON_SCM_ERROR, f"SCM error while {doing}: {exc}", exc)
         raise Stalled(str(exc))
@@ -771,8 +820,8 @@ async def _store(
         message = f"SCM returned an unusable certificate: {exc}"
         await _stall(w, emit, policies.REASON_SCM_ERROR, message)
         raise Stalled(message) from None
-    key_pem, key = await _key_for(ctx, cert)
-    if key is not None and not pki.cert_matches_key(chain.leaf, key):
+    key_pem, key, pending = await _key_for(ctx, w, cert, chain.leaf, secret, emit)
+    if not pki.cert_matches_key(chain.leaf, key):
         message = "the certificate SCM issued does not match the private key of this order"
         await _stall(w, emit, policies.REASON_KEY_MISMATCH, message)
         raise Stalled(message)
@@ -781,8 +830,7 @@ async def _store(
     ca = pki.ca_pem(chain)
     if ca:
         data["ca.crt"] = ca.encode()
-    if key_pem is not None:
-        data["tls.key"] = key_pem
+    data["tls.key"] = key_pem
     template = spec.secret_template
     labels = {
         **(template.labels or {} if template else {}),
@@ -800,15 +848,22 @@ async def _store(
         await ctx.kube.write_secret(
             ns,
             spec.secret_name,
-            type="kubernetes.io/tls" if key_pem is not None else "Opaque",
+            type="kubernetes.io/tls",
             data=data,
             labels=labels,
             annotations=annotations,
             resource_version=secret.resource_version if secret else None,
         )
     except ApiException as exc:
-        if exc.status in (409, 422):
+        if exc.status == 409:
             raise RetryLater(1.0, f"Secret {spec.secret_name!r} changed meanwhile") from None
+        if exc.status == 422:
+            message = (
+                f"the API server refused Secret {spec.secret_name!r} (check spec.secretTemplate): "
+                f"{_api_reason(exc)}"
+            )
+            await _stall(w, emit, policies.REASON_INVALID_SPEC, message)
+            raise Stalled(message) from None
         raise
     days = (
         spec.renewal.expiry_window_days
@@ -834,8 +889,14 @@ async def _store(
         issuing=(False, policies.REASON_ISSUED, message),
     )
     await w.flush("lastError")
-    await ctx.kube.delete_secret(ns, pending_key_secret_name(cert.metadata.name))
+    if pending is not None:
+        await ctx.kube.delete_secret(ns, pending.name)
     await _emit(emit, "Normal", policies.REASON_ISSUED, message)
+
+
+def _api_reason(exc: ApiException) -> str:
+    """A short, safe description of an API error (never the whole response)."""
+    return f"HTTP {exc.status} {exc.reason or ''}".strip()
 
 
 def _config_window(ctx: Context, cert: SectigoCertificate) -> int:
@@ -843,21 +904,55 @@ def _config_window(ctx: Context, cert: SectigoCertificate) -> int:
     return entry.spec.renewal.expiry_window_days if entry else 30
 
 
+async def _load_key(raw: bytes) -> pki.PrivateKey:
+    """Parse a PEM key off the event loop (RSA validation costs 30-200 ms)."""
+    return await asyncio.to_thread(pki.load_private_key, raw)
+
+
 async def _key_for(
-    ctx: Context, cert: SectigoCertificate
-) -> tuple[bytes | None, pki.PrivateKey | None]:
-    """The PEM and key to store with the certificate: the user's key, or our pending key."""
+    ctx: Context,
+    w: StatusWriter,
+    cert: SectigoCertificate,
+    leaf: x509.Certificate,
+    secret: SecretData | None,
+    emit: Emit,
+) -> tuple[bytes, pki.PrivateKey, SecretData | None]:
+    """The key to store with the certificate: PEM, key, and our pending-key Secret if used.
+
+    The user's key Secret, else our pending key, else (collecting again after the pending key
+    was cleaned up) the key already in our Secret if it belongs to the certificate. When none
+    is left the order cannot be completed: Stalled ``KeyLost``.
+    """
     spec, ns = cert.spec, cert.metadata.namespace or ""
-    encoding = spec.private_key.encoding.value if spec.private_key else "PKCS1"
+    encoding: pki.KeyEncoding = (
+        "PKCS8" if (spec.private_key and spec.private_key.encoding.value == "PKCS8") else "PKCS1"
+    )
     if spec.private_key_secret_ref is not None:
         ref = spec.private_key_secret_ref
         raw = await _user_secret_value(ctx.kube, ns, ref.name, ref.key, "spec.privateKeySecretRef")
-        key = pki.load_private_key(raw)
-        return pki.private_key_to_pem(key, encoding), key  # type: ignore[arg-type]
-    if spec.csr is not None or spec.csr_secret_ref is not None:
-        return None, None
+        try:
+            key = await _load_key(raw)
+        except pki.PkiError as exc:
+            raise SpecError("spec.privateKeySecretRef", str(exc)) from None
+        return pki.private_key_to_pem(key, encoding), key, None
     pending = await ctx.kube.get_secret(ns, pending_key_secret_name(cert.metadata.name))
-    if pending is None or not pending.data.get("tls.key"):
-        raise RetryLater(5.0, "the pending private key Secret is missing")
-    key = pki.load_private_key(pending.data["tls.key"])
-    return pki.private_key_to_pem(key, encoding), key  # type: ignore[arg-type]
+    candidates: list[tuple[SecretData, bytes]] = []
+    if pending is not None and is_managed_by(pending, cert.metadata.name):
+        candidates.append((pending, pending.data.get("tls.key", b"")))
+    if secret is not None:
+        candidates.append((secret, secret.data.get("tls.key", b"")))
+    for source, raw in candidates:
+        try:
+            candidate = await _load_key(raw) if raw else None
+        except pki.PkiError:
+            candidate = None
+        if candidate is not None and pki.cert_matches_key(leaf, candidate):
+            used = source if source is pending else None
+            return pki.private_key_to_pem(candidate, encoding), candidate, used
+    message = (
+        f"the private key of order {w.status.cert_unique_id} is gone (its pending-key Secret "
+        "was deleted or altered); the order cannot be completed. Change the spec to order anew."
+    )
+    w.record(CertificateState.FAILED, message)
+    await _stall(w, emit, policies.REASON_KEY_LOST, message)
+    raise Stalled(message)

@@ -29,6 +29,8 @@ REASON_CONFIG_NOT_READY = "ConfigNotReady"
 REASON_INVALID_SPEC = "InvalidSpec"
 REASON_PROFILE_MISMATCH = "ProfileMismatch"
 REASON_KEY_MISMATCH = "KeyMismatch"
+REASON_KEY_LOST = "KeyLost"
+REASON_SPEC_CHANGED = "SpecChanged"
 REASON_SECRET_NOT_MANAGED = "SecretNotManaged"  # noqa: S105 - a reason, not a secret
 REASON_SECRET_MISSING = "SecretMissing"  # noqa: S105 - a reason, not a secret
 REASON_ENROLLING = "Enrolling"
@@ -331,3 +333,25 @@ def unsupported_fields(
     if spec.deletion_policy.value != "Retain":
         found.append(f"spec.deletionPolicy={spec.deletion_policy.value}")
     return found
+
+
+def spec_drift(info: pki.CertInfo, spec: CertificateSpec) -> list[str]:
+    """What the issued certificate lacks of the current spec (names only; empty when it fits).
+
+    A user CSR decides the names itself, so certificates with ``csr``/``csrSecretRef`` have none.
+    """
+    if spec.csr is not None or spec.csr_secret_ref is not None:
+        return []
+    problems = []
+    if spec.certificate_type == CertificateType.CLIENT:
+        if spec.email and str(spec.email).lower() not in {e.lower() for e in info.email_addresses}:
+            problems.append(f"spec.email {spec.email!s} is not in the issued certificate")
+        return problems
+    if spec.common_name and spec.common_name != info.common_name:
+        problems.append(
+            f"spec.commonName {spec.common_name!r} differs from the issued {info.common_name!r}"
+        )
+    missing = sorted(set(spec.dns_names or ()) - set(info.dns_names))
+    if missing:
+        problems.append(f"spec.dnsNames {missing} are not in the issued certificate")
+    return problems

@@ -101,10 +101,9 @@ def test_ssl_and_client_certificates_become_ready(
     assert all(row[1] == "True" for row in rows.values())
 
     # exactly one order per certificate at the sandbox
-    counters = sandbox_scm.counters()
     assert len(sandbox_scm.orders(common_name="web.example.com")) == 1
+    assert len(sandbox_scm.orders(common_name="rsa.example.com")) == 1
     assert len(sandbox_scm.orders(email="alice@example.com")) == 1
-    assert counters
 
 
 def test_import_is_refused_without_ordering(
@@ -140,3 +139,27 @@ def test_import_is_refused_without_ordering(
     assert "spec.import" in condition(obj, "Ready")["message"]  # type: ignore[index]
     assert sandbox_scm.counters()["callsByEndpoint"].get("POST /api/ssl/v1/enroll", 0) == 0
     assert sandbox_scm.orders() == []
+
+
+def test_spec_change_after_issuance_is_not_reported_ready(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_setup: Any,
+    operator_factory: Any,
+) -> None:
+    """Re-issuing on a spec change is day-2 work: until then Ready must not claim new names."""
+    scm_setup()
+    operator_factory(namespace)
+    apply(cluster, namespace, certificate("site", commonName="site.example.com"))
+    wait_condition(cluster, namespace, "sectigocertificate", "site")
+    apply(
+        cluster,
+        namespace,
+        certificate("site", commonName="site.example.com", dnsNames=["extra.example.com"]),
+    )
+    obj = wait_condition(
+        cluster, namespace, "sectigocertificate", "site", "Ready", "False", reason="SpecChanged"
+    )
+    assert "extra.example.com" in condition(obj, "Ready")["message"]  # type: ignore[index]
+    assert len(sandbox_scm.orders(common_name="site.example.com")) == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from ..issuance import Context, RetryLater, Stalled, reconcile
 from ..models import GROUP, VERSION
@@ -30,6 +31,12 @@ async def _run(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:
         raise kopf.TemporaryError(str(exc), delay=exc.delay) from None
     except Stalled as exc:
         raise kopf.PermanentError(str(exc)) from None
+    except ApiException as exc:
+        # Kopf would store str(exc) (the whole HTTP response) in an annotation: keep it short.
+        delay = min(300.0, 2.0 ** min(retry + 1, 8))
+        raise kopf.TemporaryError(
+            f"Kubernetes API error HTTP {exc.status} {exc.reason or ''}".strip(), delay=delay
+        ) from None
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL, id="certificate-resume")

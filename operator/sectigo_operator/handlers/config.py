@@ -43,7 +43,11 @@ async def check(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger) -> None:
     conditions = status.conditions
     for type_, flag, reason in (
         ("Ready", entry.ready, entry.reason),
-        ("Stalled", not entry.ready, entry.reason),
+        (
+            "Stalled",
+            not entry.ready and entry.reason != policies.REASON_SCM_UNAVAILABLE,
+            entry.reason,
+        ),
     ):
         conditions = set_condition(
             conditions,
@@ -63,9 +67,9 @@ async def check(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger) -> None:
     ready = ConditionStatus.TRUE if entry.ready else ConditionStatus.FALSE
     if before is None or before.status != ready or before.reason != entry.reason:
         if entry.ready:
-            kopf.info(body, reason=entry.reason, message=entry.message)
+            kopf.event(body, type="Normal", reason=entry.reason, message=entry.message)
         else:
-            kopf.warn(body, reason=entry.reason, message=entry.message)
+            kopf.event(body, type="Warning", reason=entry.reason, message=entry.message)
     if not entry.ready:
         logger.warning("config %s/%s not ready: %s: %s", ns, name, entry.reason, entry.message)
 

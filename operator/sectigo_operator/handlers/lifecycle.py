@@ -1,9 +1,9 @@
 """Operator start-up and shutdown: Kopf settings, the shared context, clean-up.
 
 Kopf's own bookkeeping (handler progress, last-handled configuration) goes into annotations with
-our prefix, never into the user's status. Only warnings become Kubernetes Events automatically;
-the domain modules post their own Normal events. The Kubernetes client and key generation run in
-a thread pool sized by ``OperatorSettings.worker_threads``.
+our prefix, never into the user's status. Kopf's log lines never become Events (each pending
+collect would post one); the handlers post their own Events with ``kopf.event``. The Kubernetes
+client and key generation run in a thread pool sized by ``OperatorSettings.worker_threads``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=PREFIX, key="last-handled-configuration"
     )
-    settings.posting.level = logging.WARNING
+    # Our Events are posted explicitly (kopf.event); Kopf's own log lines (e.g. every
+    # "failed temporarily" of a pending collect) must not become Events.
+    settings.posting.level = logging.CRITICAL
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
@@ -57,4 +59,4 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 def probe_configs(memo: kopf.Memo, **_: Any) -> int:
     """Liveness/readiness detail: how many configs are known."""
     context: Context | None = getattr(memo, "context", None)
-    return 0 if context is None else len(context.configs._entries)
+    return 0 if context is None else len(context.configs)

@@ -38,7 +38,8 @@ async def _write(
     message: str,
 ) -> None:
     now = ctx.now()
-    for type_, flag in (("Ready", ready), ("Stalled", not ready and reason != "Waiting")):
+    stalled = reason in (policies.REASON_PROFILE_NOT_FOUND, policies.REASON_SCM_ERROR)
+    for type_, flag in (("Ready", ready), ("Stalled", stalled)):
         status.conditions = set_condition(
             status.conditions,
             Condition(
@@ -92,7 +93,7 @@ async def fetch(body: kopf.Body, memo: kopf.Memo, retry: int = 0) -> None:
         names = ", ".join(f"{p.id} {p.name!r}" for p in profiles) or "none"
         message = f"SCM has no {kind} profile {wanted} (available: {names})"
         await _write(ctx, profile, status, False, policies.REASON_PROFILE_NOT_FOUND, message)
-        kopf.warn(body, reason=policies.REASON_PROFILE_NOT_FOUND, message=message)
+        kopf.event(body, type="Warning", reason=policies.REASON_PROFILE_NOT_FOUND, message=message)
         raise kopf.PermanentError(message)
     status.profile = ProfileInfo(
         id=found.id,
