@@ -470,3 +470,58 @@ def test_unsupported_fields(
     fields: dict[str, Any], processed: dict[str, str | None], expected: list[str]
 ) -> None:
     assert policies.unsupported_fields(spec(**fields), processed) == expected
+
+
+def _info(
+    cn: str | None = "a.example.com",
+    dns: tuple[str, ...] = ("a.example.com",),
+    emails: tuple[str, ...] = (),
+) -> pki.CertInfo:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    return pki.CertInfo(
+        serial_number="01",
+        fingerprint_sha256="00",
+        not_before=now,
+        not_after=now + timedelta(days=365),
+        common_name=cn,
+        dns_names=dns,
+        ip_addresses=(),
+        email_addresses=emails,
+        uris=(),
+        issuer_common_name="CA",
+        key_spec=None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "info", "expected_fields"),
+    [
+        pytest.param({"commonName": "a.example.com"}, _info(), [], id="unchanged"),
+        pytest.param(
+            {"commonName": "b.example.com"}, _info(), ["spec.commonName"], id="cn changed"
+        ),
+        pytest.param(
+            {"commonName": "a.example.com", "dnsNames": ["a.example.com", "new.example.com"]},
+            _info(),
+            ["spec.dnsNames"],
+            id="dns name added",
+        ),
+        pytest.param(
+            {"commonName": "a.example.com", "dnsNames": ["a.example.com"]},
+            _info(dns=("a.example.com", "old.example.com")),
+            [],
+            id="dns name removed is fine",
+        ),
+    ],
+)
+def test_spec_drift(fields: dict[str, Any], info: pki.CertInfo, expected_fields: list[str]) -> None:
+    problems = policies.spec_drift(info, spec(**fields))
+    assert [p.split(" ")[0] for p in problems] == expected_fields
+
+
+def test_spec_drift_client_email() -> None:
+    alice = client(email="alice@example.com")
+    assert policies.spec_drift(_info(emails=("Alice@example.com",)), alice) == []
+    assert policies.spec_drift(_info(emails=("bob@example.com",)), alice)[0].startswith(
+        "spec.email"
+    )
