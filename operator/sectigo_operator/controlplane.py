@@ -42,6 +42,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from . import pidfile
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_K8S_VERSION = "v1.36.3"
 DEFAULT_ETCD_VERSION = "v3.6.16"
@@ -575,15 +577,13 @@ def up(crds: bool = True) -> Path:
     raise ControlPlaneError("control plane did not become ready in time")
 
 
-def _read_pid() -> int | None:
-    try:
-        return int(PID_FILE.read_text().strip())
-    except (OSError, ValueError):
-        return None
+# What the supervisor started by `up` runs; a pid file naming anything else is stale.
+SUPERVISOR_COMMAND = ("sectigo_operator.controlplane", "_supervise")
 
 
 def is_up() -> bool:
-    pid = _read_pid()
+    """Whether the background control plane of :func:`up` runs (a stale pid file is removed)."""
+    pid = pidfile.our_pid(PID_FILE, SUPERVISOR_COMMAND)
     if pid is None:
         return False
     try:
@@ -591,21 +591,27 @@ def is_up() -> bool:
     except ProcessLookupError:
         PID_FILE.unlink(missing_ok=True)
         return False
+    except PermissionError:  # alive but not ours to signal: not our supervisor
+        return False
     return KUBECONFIG_PATH.exists()
 
 
 def down() -> bool:
     """Stop what :func:`up` started (and nothing else). Returns whether anything was running."""
-    pid = _read_pid()
+    pid = pidfile.our_pid(PID_FILE, SUPERVISOR_COMMAND)
     if pid is None:
         return False
-    with contextlib.suppress(ProcessLookupError):
+    try:
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT + 10
-        while time.monotonic() < deadline:
-            os.kill(pid, 0)
-            time.sleep(0.1)
-        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        PID_FILE.unlink(missing_ok=True)
+        return False
+    deadline = time.monotonic() + STOP_TIMEOUT + 10
+    while time.monotonic() < deadline and pidfile.runs(pid, SUPERVISOR_COMMAND):
+        time.sleep(0.1)
+    if pidfile.runs(pid, SUPERVISOR_COMMAND):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
     PID_FILE.unlink(missing_ok=True)
     return True
 

@@ -9,6 +9,7 @@ sandbox; ``make down`` then stops the control plane too. State and logs live in 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import controlplane
+from . import controlplane, pidfile
 
 ROOT = controlplane.REPO_ROOT
 DEMO_DIR = Path(os.environ.get("SECTIGO_DEMO_DIR", str(ROOT / ".demo")))
@@ -31,13 +32,16 @@ class DemoError(RuntimeError):
     """The demo could not be started."""
 
 
-def _pid_alive(path: Path) -> int | None:
-    try:
-        pid = int(path.read_text().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return None
-    return pid
+# What each background process of the demo runs; a pid file naming anything else is stale.
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "operator": ("sectigo_operator.cli", "run"),
+    "sandbox-scm": ("sectigo_operator.sandbox.launcher",),
+}
+
+
+def _pid_alive(name: str) -> int | None:
+    """The pid of the demo's ``name`` process if it still runs; a stale pid file is removed."""
+    return pidfile.our_pid(DEMO_DIR / f"{name}.pid", COMMANDS[name])
 
 
 def _port_in_use(port: int) -> bool:
@@ -63,7 +67,7 @@ def _kubectl(*args: str, kubeconfig: Path, check: bool = True) -> subprocess.Com
 
 def start_sandbox() -> None:
     pid_file = DEMO_DIR / "sandbox-scm.pid"
-    if _pid_alive(pid_file):
+    if _pid_alive("sandbox-scm"):
         print("sandbox SCM already running on http://127.0.0.1:8843")
         return
     if _port_in_use(SANDBOX_PORT):
@@ -90,7 +94,7 @@ def start_sandbox() -> None:
 
 def start_operator(kubeconfig: Path) -> None:
     pid_file = DEMO_DIR / "operator.pid"
-    if _pid_alive(pid_file):
+    if _pid_alive("operator"):
         print("operator already running")
         return
     log = (DEMO_DIR / "operator.log").open("ab")
@@ -154,16 +158,22 @@ def up() -> int:
 
 
 def down() -> int:
+    """Stop the demo's operator and sandbox (only if their pid files still name them)."""
     for name in ("operator", "sandbox-scm"):
-        pid = _pid_alive(DEMO_DIR / f"{name}.pid")
+        pid = _pid_alive(name)
         if pid is None:
             continue
-        os.kill(pid, signal.SIGTERM)
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            (DEMO_DIR / f"{name}.pid").unlink(missing_ok=True)
+            continue
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and _pid_alive(DEMO_DIR / f"{name}.pid"):
+        while time.monotonic() < deadline and pidfile.runs(pid, COMMANDS[name]):
             time.sleep(0.1)
-        if _pid_alive(DEMO_DIR / f"{name}.pid"):
-            os.kill(pid, signal.SIGKILL)
+        if pidfile.runs(pid, COMMANDS[name]):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
         (DEMO_DIR / f"{name}.pid").unlink(missing_ok=True)
         print(f"{name} stopped")
     return 0
