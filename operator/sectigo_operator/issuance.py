@@ -635,7 +635,8 @@ async def _order(
         w.error(exc)
         await w.flush()
         raise RetryLater(
-            1.0, f"enroll answer lost ({exc}); looking the order up by its marker"
+            max(1.0, exc.retry_after or 0.0),
+            f"enroll answer lost ({exc}); looking the order up by its marker",
         ) from None
     except ScmAuthenticationError as exc:
         await _scm_failure(ctx, w, emit, exc, "enrolling")

@@ -525,3 +525,10 @@ def test_spec_drift_client_email() -> None:
     assert policies.spec_drift(_info(emails=("bob@example.com",)), alice)[0].startswith(
         "spec.email"
     )
+
+
+def test_unsupported_fields_output_formats() -> None:
+    found = policies.unsupported_fields(
+        spec(format="x509CO", additionalOutputFormats=[{"type": "DER"}]), {}
+    )
+    assert [f.split(" ")[0] for f in found] == ["spec.format", "spec.additionalOutputFormats"]
