@@ -163,3 +163,28 @@ def test_spec_change_after_issuance_is_not_reported_ready(
     )
     assert "extra.example.com" in condition(obj, "Ready")["message"]  # type: ignore[index]
     assert len(sandbox_scm.orders(common_name="site.example.com")) == 1
+
+
+def test_lost_pending_key_stalls_instead_of_storing_a_wrong_key(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_setup: Any,
+    operator_factory: Any,
+) -> None:
+    """If the pending key is deleted while SCM processes the order, say KeyLost; never loop."""
+    scm_setup()
+    operator_factory(namespace)
+    apply(cluster, namespace, certificate("orphan", commonName="orphan.example.com", certType=52))
+    waiting = wait_condition(
+        cluster, namespace, "sectigocertificate", "orphan", "Issuing", "True", "AwaitingApproval"
+    )
+    cluster.kubectl("delete", "secret", "orphan-sectigo-pending-key", "-n", namespace)
+    sandbox_scm.approve(waiting["status"]["sslId"])
+    obj = wait_condition(
+        cluster, namespace, "sectigocertificate", "orphan", "Stalled", reason="KeyLost"
+    )
+    assert obj["status"]["state"] == "Failed"
+    assert condition(obj, "Ready")["status"] == "False"  # type: ignore[index]
+    assert cluster.kubectl("get", "secret", "orphan-tls", "-n", namespace, check=False).returncode
+    assert len(sandbox_scm.orders(common_name="orphan.example.com")) == 1
