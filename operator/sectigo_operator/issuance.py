@@ -19,6 +19,7 @@ worker blocks and no object is busy-polled. Nothing here imports kopf: the handl
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -311,7 +312,7 @@ async def _pending_key(
     if existing is not None:
         raw = existing.data.get("tls.key")
         try:
-            key = await _load_key(raw) if raw else None
+            key = await _load_key(raw, ours=True) if raw else None
         except pki.PkiError:
             key = None  # unreadable: replaced below (no order can use a key nobody can read)
         if key is not None and (keep_existing or pki.key_spec_of(key) == spec):
@@ -488,9 +489,8 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: in
     is_client = spec.certificate_type == CertificateType.CLIENT
     has_order = status.backend_cert_id if is_client else status.ssl_id
     try:
-        if not has_order:
-            await _order(ctx, w, cert, plan, entry, emit)
-        await _collect(ctx, w, cert, plan, entry, secret, emit)
+        known_key = await _order(ctx, w, cert, plan, entry, emit) if not has_order else None
+        await _collect(ctx, w, cert, plan, entry, secret, emit, known_key)
     except SecretMissing as exc:
         message = f"{exc}; waiting for it"
         reason = policies.REASON_SECRET_MISSING
@@ -558,8 +558,12 @@ async def _order(
     plan: EnrollPlan,
     entry: ConfigEntry,
     emit: Emit,
-) -> None:
-    """Find the order of an interrupted enrollment, or enroll (exactly once per marker)."""
+) -> pki.PrivateKey | None:
+    """Find the order of an interrupted enrollment, or enroll (exactly once per marker).
+
+    Returns the private key of a new order (so the Secret can be written without reading it
+    back), or None when an existing order was adopted.
+    """
     status = w.status
     assert entry.client is not None
     is_client = plan.kind == CertificateType.CLIENT
@@ -596,7 +600,7 @@ async def _order(
             )
             w.record(CertificateState.APPLIED, f"adopted the order of marker {enrollment.marker}")
             await w.flush()
-            return
+            return None
 
     profile = next((p for p in profiles if p.id == plan.cert_type), None)
     view = (
@@ -654,6 +658,7 @@ async def _order(
     w.record(CertificateState.APPLIED, f"order placed with SCM ({status.cert_unique_id})")
     await w.flush()
     await _emit(emit, "Normal", "Enrolled", f"order {status.cert_unique_id} placed with SCM")
+    return material.key
 
 
 async def _find_order(
@@ -736,6 +741,7 @@ async def _collect(
     entry: ConfigEntry,
     secret: SecretData | None,
     emit: Emit,
+    known_key: pki.PrivateKey | None = None,
 ) -> None:
     status = w.status
     assert entry.client is not None
@@ -761,7 +767,7 @@ async def _collect(
         await _pending(ctx, w, result, collect_settings.loop_period, collect_settings.max_timeout)
         return
     assert isinstance(result, Issued)
-    await _store(ctx, w, cert, plan, secret, result, emit)
+    await _store(ctx, w, cert, plan, secret, result, emit, known_key)
 
 
 async def _pending(
@@ -812,6 +818,7 @@ async def _store(
     secret: SecretData | None,
     issued: Issued,
     emit: Emit,
+    known_key: pki.PrivateKey | None = None,
 ) -> None:
     """Write the Secret from the collected chain and the key, then mark the certificate Ready."""
     status, spec, ns = w.status, cert.spec, cert.metadata.namespace or ""
@@ -821,7 +828,7 @@ async def _store(
         message = f"SCM returned an unusable certificate: {exc}"
         await _stall(w, emit, policies.REASON_SCM_ERROR, message)
         raise Stalled(message) from None
-    key_pem, key, pending = await _key_for(ctx, w, cert, chain.leaf, secret, emit)
+    key_pem, key, pending = await _key_for(ctx, w, cert, chain.leaf, secret, emit, known_key)
     if not pki.cert_matches_key(chain.leaf, key):
         message = "the certificate SCM issued does not match the private key of this order"
         await _stall(w, emit, policies.REASON_KEY_MISMATCH, message)
@@ -905,9 +912,9 @@ def _config_window(ctx: Context, cert: SectigoCertificate) -> int:
     return entry.spec.renewal.expiry_window_days if entry else 30
 
 
-async def _load_key(raw: bytes) -> pki.PrivateKey:
-    """Parse a PEM key off the event loop (RSA validation costs 30-200 ms)."""
-    return await asyncio.to_thread(pki.load_private_key, raw)
+async def _load_key(raw: bytes, *, ours: bool = False) -> pki.PrivateKey:
+    """Parse a PEM key off the event loop (RSA validation costs 30-200 ms; skipped for ours)."""
+    return await asyncio.to_thread(functools.partial(pki.load_private_key, raw, trusted=ours))
 
 
 async def _key_for(
@@ -917,6 +924,7 @@ async def _key_for(
     leaf: x509.Certificate,
     secret: SecretData | None,
     emit: Emit,
+    known_key: pki.PrivateKey | None = None,
 ) -> tuple[bytes, pki.PrivateKey, SecretData | None]:
     """The key to store with the certificate: PEM, key, and our pending-key Secret if used.
 
@@ -928,6 +936,14 @@ async def _key_for(
     encoding: pki.KeyEncoding = (
         "PKCS8" if (spec.private_key and spec.private_key.encoding.value == "PKCS8") else "PKCS1"
     )
+    user_key = spec.private_key_secret_ref is not None
+    if known_key is not None and pki.cert_matches_key(leaf, known_key):
+        # The key of the order placed in this very call: no need to read and parse it back.
+        pending = None
+        if not user_key:
+            found = await ctx.kube.get_secret(ns, pending_key_secret_name(cert.metadata.name))
+            pending = found if found and is_managed_by(found, cert.metadata.name) else None
+        return pki.private_key_to_pem(known_key, encoding), known_key, pending
     if spec.private_key_secret_ref is not None:
         ref = spec.private_key_secret_ref
         raw = await _user_secret_value(ctx.kube, ns, ref.name, ref.key, "spec.privateKeySecretRef")
@@ -937,6 +953,12 @@ async def _key_for(
             raise SpecError("spec.privateKeySecretRef", str(exc)) from None
         return pki.private_key_to_pem(key, encoding), key, None
     pending = await ctx.kube.get_secret(ns, pending_key_secret_name(cert.metadata.name))
+    if known_key is not None and pki.cert_matches_key(leaf, known_key):
+        # The key of the order placed in this very call: no need to parse it back.
+        used = (
+            pending if pending is not None and is_managed_by(pending, cert.metadata.name) else None
+        )
+        return pki.private_key_to_pem(known_key, encoding), known_key, used
     candidates: list[tuple[SecretData, bytes]] = []
     if pending is not None and is_managed_by(pending, cert.metadata.name):
         candidates.append((pending, pending.data.get("tls.key", b"")))
@@ -944,7 +966,7 @@ async def _key_for(
         candidates.append((secret, secret.data.get("tls.key", b"")))
     for source, raw in candidates:
         try:
-            candidate = await _load_key(raw) if raw else None
+            candidate = await _load_key(raw, ours=True) if raw else None
         except pki.PkiError:
             candidate = None
         if candidate is not None and pki.cert_matches_key(leaf, candidate):

@@ -190,14 +190,18 @@ def private_key_to_pem(key: PrivateKey, encoding: KeyEncoding = "PKCS1") -> byte
     return key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption())
 
 
-def load_private_key(pem: bytes | str) -> PrivateKey:
+def load_private_key(pem: bytes | str, *, trusted: bool = False) -> PrivateKey:
     """An RSA or ECDSA private key from unencrypted PEM (PKCS#1, SEC1 or PKCS#8).
 
+    ``trusted`` skips OpenSSL's RSA consistency check (30-200 ms) for keys this operator made
+    itself and stored; whether a key fits its certificate is checked separately anyway.
     Raises `InvalidKey`; the message says what is wrong, never what the data was.
     """
     data = pem.encode("ascii", "replace") if isinstance(pem, str) else pem
     try:
-        key = serialization.load_pem_private_key(data, password=None)
+        key = serialization.load_pem_private_key(
+            data, password=None, unsafe_skip_rsa_key_validation=trusted
+        )
     except TypeError:
         raise InvalidKey("private key is encrypted; an unencrypted PEM key is required") from None
     except UnsupportedAlgorithm:
