@@ -26,9 +26,21 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class QuietRetries(logging.Filter):
+    """Kopf logs every ``TemporaryError`` at ERROR; ours are routine waits (a pending collect,
+    a config not Ready yet) whose state is in the status: log them at INFO so that alerting on
+    ERROR lines only sees real failures."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and "failed temporarily" in record.getMessage():
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 @kopf.on.startup(id="startup")
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     ours = OperatorSettings.from_env()
+    logging.getLogger("kopf.objects").addFilter(QuietRetries())
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=PREFIX, key="last-handled-configuration"
