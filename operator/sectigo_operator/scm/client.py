@@ -33,9 +33,9 @@ import shutil
 import ssl
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Final, Literal, Self, TypeVar
+from typing import Any, Final, Generic, Literal, Protocol, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -442,27 +442,121 @@ def _revocation(reason_code: RevocationReason | int, reason: str) -> dict[str, A
 
 # --- the APIs -----------------------------------------------------------------------------------
 
+_ItemT = TypeVar("_ItemT")
+_ItemT_co = TypeVar("_ItemT_co", covariant=True)
+_FilterT = TypeVar("_FilterT", bound=_Filter)
 
-class SslApi:
-    """``/api/ssl/v1``: SSL/TLS server certificates (scm-api.md §5)."""
 
-    _root: Final = "/api/ssl/v1"
+class _Page(Protocol[_ItemT_co]):
+    """What paging needs of a list page (``SslListPage``, ``SmimeListPage``)."""
+
+    @property
+    def items(self) -> Sequence[_ItemT_co]: ...
+
+    @property
+    def total_count(self) -> int | None: ...
+
+
+_PageT = TypeVar("_PageT", bound=_Page[Any])
+
+
+class _CatalogueApi(Generic[_ItemT, _PageT, _FilterT]):
+    """What the SSL and S/MIME APIs share: profiles, custom fields, the paged list, collect.
+
+    A subclass names its paths, the prefix of its operation names, its list models and its
+    collect codes; its public methods (with their own signatures and docstrings) call these.
+    """
+
+    _root: str  # types and customFields live under it
+    _list: str  # the paged list (GET) and its count (HEAD)
+    _kind: str  # prefix of the operation names: "ssl", "smime"
+    _items: TypeAdapter[list[_ItemT]]
+    _page: Callable[..., _PageT]
+    _pending_codes: frozenset[int]
+    _failed_statuses: frozenset[str]
 
     def __init__(self, transport: _Transport) -> None:
         self._t = transport
 
-    async def types(self, organization_id: int | None = None) -> list[Profile]:
-        """Certificate profiles (``certType`` ids, terms, key types)."""
+    async def _types(self, organization_id: int | None) -> list[Profile]:
         params = {"organizationId": str(organization_id)} if organization_id else None
         return await self._t.call(
-            "GET", f"{self._root}/types", _json(_PROFILES), operation="ssl types", params=params
+            "GET",
+            f"{self._root}/types",
+            _json(_PROFILES),
+            operation=f"{self._kind} types",
+            params=params,
         )
+
+    async def _custom_fields(self) -> list[CustomField]:
+        return await self._t.call(
+            "GET",
+            f"{self._root}/customFields",
+            _json(_CUSTOM_FIELDS),
+            operation=f"{self._kind} fields",
+        )
+
+    async def _search(self, filters: _FilterT | None, size: int, position: int) -> _PageT:
+        def parse(response: httpx.Response) -> _PageT:
+            items = self._items.validate_json(response.content)
+            return self._page(items=items, total_count=_total_count(response))
+
+        params = _page_params(filters, size, position)
+        return await self._t.call(
+            "GET", self._list, parse, operation=f"{self._kind} list", params=params
+        )
+
+    async def _search_all(self, filters: _FilterT | None, page_size: int) -> AsyncIterator[_ItemT]:
+        position = 0
+        while True:
+            page: _Page[_ItemT] = await self._search(filters, page_size, position)
+            for item in page.items:
+                yield item
+            position += len(page.items)
+            if len(page.items) < page_size or (
+                page.total_count is not None and position >= page.total_count
+            ):
+                return
+
+    async def _count(self, filters: _FilterT | None) -> int:
+        params = filters.to_params() if filters is not None else None
+        return await self._t.call(
+            "HEAD", self._list, _required_total, operation=f"{self._kind} count", params=params
+        )
+
+    async def _collect_once(
+        self,
+        fetch: Callable[[], Awaitable[bytes]],
+        format: CertificateFormat | str | None,
+        status_of: Callable[[], Awaitable[str | None]] | None,
+    ) -> CollectResult:
+        return await _collect.collect_once(
+            fetch,
+            format=str(format) if format is not None else None,
+            pending_codes=self._pending_codes,
+            status_of=status_of,
+            failed_statuses=self._failed_statuses,
+        )
+
+
+class SslApi(_CatalogueApi[SslListItem, SslListPage, SslFilter]):
+    """``/api/ssl/v1``: SSL/TLS server certificates (scm-api.md §5)."""
+
+    _root = "/api/ssl/v1"
+    _list = _root
+    _kind = "ssl"
+    _items = _SSL_ITEMS
+    _page = SslListPage
+    _pending_codes = _collect.SSL_COLLECT_PENDING_CODES
+    _failed_statuses = SSL_FAILED
+
+    async def types(self, organization_id: int | None = None) -> list[Profile]:
+        """Certificate profiles (``certType`` ids, terms, key types)."""
+        return await self._types(organization_id)
 
     async def custom_fields(self) -> list[CustomField]:
         """Custom field definitions; enroll must carry every mandatory one."""
-        return await self._t.call(
-            "GET", f"{self._root}/customFields", _json(_CUSTOM_FIELDS), operation="ssl fields"
-        )
+        return await self._custom_fields()
 
     async def enroll(self, request: SslEnrollRequest) -> SslEnrollResult:
         """Order a certificate. Never re-posted: a lost answer raises :class:`ScmResponseLost`."""
@@ -494,35 +588,18 @@ class SslApi:
         self, filters: SslFilter | None = None, *, size: int = _MAX_PAGE, position: int = 0
     ) -> SslListPage:
         """One page of certificates matching ``filters`` (``size`` <= 200)."""
-
-        def parse(response: httpx.Response) -> SslListPage:
-            items = _SSL_ITEMS.validate_json(response.content)
-            return SslListPage(items=items, total_count=_total_count(response))
-
-        params = _page_params(filters, size, position)
-        return await self._t.call("GET", self._root, parse, operation="ssl list", params=params)
+        return await self._search(filters, size, position)
 
     async def search_all(
         self, filters: SslFilter | None = None, *, page_size: int = _MAX_PAGE
     ) -> AsyncIterator[SslListItem]:
         """Every matching certificate, page by page."""
-        position = 0
-        while True:
-            page = await self.search(filters, size=page_size, position=position)
-            for item in page.items:
-                yield item
-            position += len(page.items)
-            if len(page.items) < page_size or (
-                page.total_count is not None and position >= page.total_count
-            ):
-                return
+        async for item in self._search_all(filters, page_size):
+            yield item
 
     async def count(self, filters: SslFilter | None = None) -> int:
         """Number of matching certificates (``HEAD``, ``X-Total-Count``)."""
-        params = filters.to_params() if filters is not None else None
-        return await self._t.call(
-            "HEAD", self._root, _required_total, operation="ssl count", params=params
-        )
+        return await self._count(filters)
 
     async def renew_by_id(self, ssl_id: int, csr: str | None = None) -> int:
         """Renew (``renewById``); returns the NEW sslId. ``csr`` None reuses the original CSR."""
@@ -620,12 +697,8 @@ class SslApi:
         async def status() -> str | None:
             return (await self.details(ssl_id)).status
 
-        return await _collect.collect_once(
-            lambda: self.collect(ssl_id, format),
-            format=str(format),
-            pending_codes=_collect.SSL_COLLECT_PENDING_CODES,
-            status_of=status if check_status else None,
-            failed_statuses=SSL_FAILED,
+        return await self._collect_once(
+            lambda: self.collect(ssl_id, format), format, status if check_status else None
         )
 
     async def collect_until(
@@ -663,27 +736,26 @@ class SslApi:
         return None
 
 
-class SmimeApi:
+class SmimeApi(_CatalogueApi[SmimeListItem, SmimeListPage, SmimeFilter]):
     """``/api/smime``: client (S/MIME) certificates (scm-api.md §6)."""
 
     _v1: Final = "/api/smime/v1"
     _v2: Final = "/api/smime/v2"
-
-    def __init__(self, transport: _Transport) -> None:
-        self._t = transport
+    _root = _v1
+    _list = _v2
+    _kind = "smime"
+    _items = _SMIME_ITEMS
+    _page = SmimeListPage
+    _pending_codes = _collect.SMIME_COLLECT_PENDING_CODES
+    _failed_statuses = SMIME_FAILED
 
     async def types(self, organization_id: int | None = None) -> list[Profile]:
         """Client certificate profiles."""
-        params = {"organizationId": str(organization_id)} if organization_id else None
-        return await self._t.call(
-            "GET", f"{self._v1}/types", _json(_PROFILES), operation="smime types", params=params
-        )
+        return await self._types(organization_id)
 
     async def custom_fields(self) -> list[CustomField]:
         """Custom field definitions for client certificates."""
-        return await self._t.call(
-            "GET", f"{self._v1}/customFields", _json(_CUSTOM_FIELDS), operation="smime fields"
-        )
+        return await self._custom_fields()
 
     async def enroll(self, request: SmimeEnrollRequest) -> SmimeOrder:
         """Order a client certificate. A lost answer raises :class:`ScmResponseLost`."""
@@ -711,35 +783,18 @@ class SmimeApi:
         self, filters: SmimeFilter | None = None, *, size: int = _MAX_PAGE, position: int = 0
     ) -> SmimeListPage:
         """One page of ``GET /api/smime/v2`` (items carry state and comments)."""
-
-        def parse(response: httpx.Response) -> SmimeListPage:
-            items = _SMIME_ITEMS.validate_json(response.content)
-            return SmimeListPage(items=items, total_count=_total_count(response))
-
-        params = _page_params(filters, size, position)
-        return await self._t.call("GET", self._v2, parse, operation="smime list", params=params)
+        return await self._search(filters, size, position)
 
     async def search_all(
         self, filters: SmimeFilter | None = None, *, page_size: int = _MAX_PAGE
     ) -> AsyncIterator[SmimeListItem]:
         """Every matching client certificate, page by page."""
-        position = 0
-        while True:
-            page = await self.search(filters, size=page_size, position=position)
-            for item in page.items:
-                yield item
-            position += len(page.items)
-            if len(page.items) < page_size or (
-                page.total_count is not None and position >= page.total_count
-            ):
-                return
+        async for item in self._search_all(filters, page_size):
+            yield item
 
     async def count(self, filters: SmimeFilter | None = None) -> int:
         """Number of matching client certificates (``HEAD``)."""
-        params = filters.to_params() if filters is not None else None
-        return await self._t.call(
-            "HEAD", self._v2, _required_total, operation="smime count", params=params
-        )
+        return await self._count(filters)
 
     async def details(self, certificate_id: int) -> SmimeCertificate:
         """Details by SCM's internal ``id`` (from :meth:`search`, not from enroll)."""
@@ -829,12 +884,10 @@ class SmimeApi:
         check_status: bool = True,
     ) -> CollectResult:
         """One collect: :class:`Issued` or :class:`Pending` (with the list state if checked)."""
-        return await _collect.collect_once(
+        return await self._collect_once(
             lambda: self.collect(backend_cert_id, format),
-            format=str(format) if format is not None else None,
-            pending_codes=_collect.SMIME_COLLECT_PENDING_CODES,
-            status_of=(lambda: self.state(backend_cert_id)) if check_status else None,
-            failed_statuses=SMIME_FAILED,
+            format,
+            (lambda: self.state(backend_cert_id)) if check_status else None,
         )
 
     async def collect_until(
