@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import base64
-from typing import Any
-
 import pytest
-from cryptography import x509
 from tests.fixtures.cluster import Cluster
-from tests.fixtures.operator import apply, certificate, condition, get, wait_condition
+from tests.fixtures.operator import (
+    CERT,
+    OperatorProcess,
+    apply,
+    certificate,
+    check_secret,
+    cond,
+    enroll_calls,
+    history,
+    key_secret,
+    secret_exists,
+    wait_condition,
+)
 
 from sectigo_operator import pki
 from sectigo_operator.sandbox.testing import SandboxHandle
@@ -16,39 +24,9 @@ from sectigo_operator.sandbox.testing import SandboxHandle
 pytestmark = pytest.mark.cluster
 
 
-def secret_data(cluster: Cluster, namespace: str, name: str) -> dict[str, bytes]:
-    obj = get(cluster, namespace, "secret", name)
-    return {k: base64.b64decode(v) for k, v in obj["data"].items()}
-
-
-def check_secret(
-    cluster: Cluster, namespace: str, name: str, sandbox: SandboxHandle
-) -> pki.CertInfo:
-    """The Secret's certificate matches its key and chains to the sandbox root."""
-    data = secret_data(cluster, namespace, name)
-    assert get(cluster, namespace, "secret", name)["type"] == "kubernetes.io/tls"
-    chain = pki.order_chain(pki.parse_pem_chain(data["tls.crt"]))
-    key = pki.load_private_key(data["tls.key"])
-    assert pki.cert_matches_key(chain.leaf, key)
-    root = sandbox.root_certificate()
-    pki.verify_chain(chain.leaf, chain.intermediates, [root])
-    assert x509.load_pem_x509_certificate(data["ca.crt"]) == root
-    return pki.cert_info(chain.leaf)
-
-
-def history(obj: dict[str, Any]) -> list[str]:
-    return [h["status"] for h in obj["status"].get("history", [])]
-
-
 def test_ssl_and_client_certificates_become_ready(
-    cluster: Cluster,
-    namespace: str,
-    sandbox_scm: SandboxHandle,
-    scm_setup: Any,
-    operator_factory: Any,
+    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
 ) -> None:
-    scm_setup()
-    operator_factory(namespace)
     apply(
         cluster,
         namespace,
@@ -71,9 +49,9 @@ def test_ssl_and_client_certificates_become_ready(
             lastName="Liddell",
         ),
     )
-    web = wait_condition(cluster, namespace, "sectigocertificate", "web")
-    rsa = wait_condition(cluster, namespace, "sectigocertificate", "rsa")
-    alice = wait_condition(cluster, namespace, "sectigocertificate", "alice")
+    web = wait_condition(cluster, namespace, CERT, "web")
+    rsa = wait_condition(cluster, namespace, CERT, "rsa")
+    alice = wait_condition(cluster, namespace, CERT, "alice")
 
     info = check_secret(cluster, namespace, "web-tls", sandbox_scm)
     assert info.common_name == "web.example.com"
@@ -107,25 +85,14 @@ def test_ssl_and_client_certificates_become_ready(
 
 
 def test_import_is_refused_without_ordering(
-    cluster: Cluster,
-    namespace: str,
-    sandbox_scm: SandboxHandle,
-    scm_setup: Any,
-    operator_factory: Any,
+    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
 ) -> None:
     """spec.import is not implemented yet: it must stall clearly and never order a certificate."""
-    scm_setup()
-    operator_factory(namespace)
     key = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
     apply(
         cluster,
         namespace,
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "imported-key"},
-            "stringData": {"tls.key": pki.private_key_to_pem(key, "PKCS8").decode()},
-        },
+        key_secret("imported-key", key),
         certificate(
             "imported",
             commonName="imported.example.com",
@@ -133,58 +100,40 @@ def test_import_is_refused_without_ordering(
             **{"import": {"sslId": 12345}},
         ),
     )
-    obj = wait_condition(
-        cluster, namespace, "sectigocertificate", "imported", "Stalled", reason="NotSupportedYet"
-    )
-    assert "spec.import" in condition(obj, "Ready")["message"]  # type: ignore[index]
-    assert sandbox_scm.counters()["callsByEndpoint"].get("POST /api/ssl/v1/enroll", 0) == 0
+    obj = wait_condition(cluster, namespace, CERT, "imported", "Stalled", reason="NotSupportedYet")
+    assert "spec.import" in cond(obj, "Ready")["message"]
+    assert enroll_calls(sandbox_scm) == 0
     assert sandbox_scm.orders() == []
 
 
 def test_spec_change_after_issuance_is_not_reported_ready(
-    cluster: Cluster,
-    namespace: str,
-    sandbox_scm: SandboxHandle,
-    scm_setup: Any,
-    operator_factory: Any,
+    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
 ) -> None:
     """Re-issuing on a spec change is day-2 work: until then Ready must not claim new names."""
-    scm_setup()
-    operator_factory(namespace)
     apply(cluster, namespace, certificate("site", commonName="site.example.com"))
-    wait_condition(cluster, namespace, "sectigocertificate", "site")
+    wait_condition(cluster, namespace, CERT, "site")
     apply(
         cluster,
         namespace,
         certificate("site", commonName="site.example.com", dnsNames=["extra.example.com"]),
     )
-    obj = wait_condition(
-        cluster, namespace, "sectigocertificate", "site", "Ready", "False", reason="SpecChanged"
-    )
-    assert "extra.example.com" in condition(obj, "Ready")["message"]  # type: ignore[index]
+    obj = wait_condition(cluster, namespace, CERT, "site", "Ready", "False", reason="SpecChanged")
+    assert "extra.example.com" in cond(obj, "Ready")["message"]
     assert len(sandbox_scm.orders(common_name="site.example.com")) == 1
 
 
 def test_lost_pending_key_stalls_instead_of_storing_a_wrong_key(
-    cluster: Cluster,
-    namespace: str,
-    sandbox_scm: SandboxHandle,
-    scm_setup: Any,
-    operator_factory: Any,
+    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
 ) -> None:
     """If the pending key is deleted while SCM processes the order, say KeyLost; never loop."""
-    scm_setup()
-    operator_factory(namespace)
     apply(cluster, namespace, certificate("orphan", commonName="orphan.example.com", certType=52))
     waiting = wait_condition(
-        cluster, namespace, "sectigocertificate", "orphan", "Issuing", "True", "AwaitingApproval"
+        cluster, namespace, CERT, "orphan", "Issuing", "True", "AwaitingApproval"
     )
     cluster.kubectl("delete", "secret", "orphan-sectigo-pending-key", "-n", namespace)
     sandbox_scm.approve(waiting["status"]["sslId"])
-    obj = wait_condition(
-        cluster, namespace, "sectigocertificate", "orphan", "Stalled", reason="KeyLost"
-    )
+    obj = wait_condition(cluster, namespace, CERT, "orphan", "Stalled", reason="KeyLost")
     assert obj["status"]["state"] == "Failed"
-    assert condition(obj, "Ready")["status"] == "False"  # type: ignore[index]
-    assert cluster.kubectl("get", "secret", "orphan-tls", "-n", namespace, check=False).returncode
+    assert cond(obj, "Ready")["status"] == "False"
+    assert not secret_exists(cluster, namespace, "orphan-tls")
     assert len(sandbox_scm.orders(common_name="orphan.example.com")) == 1

@@ -10,7 +10,6 @@ operator log, in the statuses of our resources and in the namespace's Events.
 
 from __future__ import annotations
 
-import base64
 import json
 import signal
 from typing import Any
@@ -19,12 +18,21 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from tests.fixtures.cluster import Cluster, wait_for
 from tests.fixtures.operator import (
+    CERT,
+    SSL_ENROLL,
     OperatorProcess,
     apply,
     certificate,
+    cond,
     condition,
     credentials_secret,
+    enroll_calls,
     get,
+    history,
+    issued_pair,
+    key_secret,
+    secret_data,
+    secret_exists,
     wait_condition,
 )
 
@@ -33,30 +41,9 @@ from sectigo_operator.sandbox.testing import SandboxHandle
 
 pytestmark = pytest.mark.cluster
 
-CERT = "sectigocertificate"
-SSL_ENROLL = "POST /api/ssl/v1/enroll"
-SMIME_ENROLL = "POST /api/smime/v2/enroll"
-
 
 # --------------------------------------------------------------------------------------------
 # helpers
-
-
-def secret_data(cluster: Cluster, namespace: str, name: str) -> dict[str, bytes]:
-    obj = get(cluster, namespace, "secret", name)
-    return {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
-
-
-def issued_pair(
-    cluster: Cluster, namespace: str, secret: str, sandbox: SandboxHandle
-) -> tuple[pki.CertInfo, pki.PrivateKey]:
-    """The Secret's leaf (verified to the sandbox root) and its key, which must match it."""
-    data = secret_data(cluster, namespace, secret)
-    chain = pki.order_chain(pki.parse_pem_chain(data["tls.crt"]))
-    pki.verify_chain(chain.leaf, chain.intermediates, [sandbox.root_certificate()])
-    key = pki.load_private_key(data["tls.key"])
-    assert pki.cert_matches_key(chain.leaf, key), f"Secret {secret}: certificate and key differ"
-    return pki.cert_info(chain.leaf), key
 
 
 def public_der(key: pki.PrivateKey) -> bytes:
@@ -65,29 +52,11 @@ def public_der(key: pki.PrivateKey) -> bytes:
     )
 
 
-def history(obj: dict[str, Any]) -> list[str]:
-    return [h["status"] for h in obj.get("status", {}).get("history", [])]
-
-
-def cond(obj: dict[str, Any], type_: str) -> dict[str, Any]:
-    found = condition(obj, type_)
-    assert found is not None, f"no {type_} condition in {obj.get('status')}"
-    return found
-
-
-def enroll_calls(sandbox: SandboxHandle, endpoint: str = SSL_ENROLL) -> int:
-    return int(sandbox.counters()["callsByEndpoint"].get(endpoint, 0))
-
-
 def events_for(cluster: Cluster, namespace: str, name: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = cluster.get_json(
         "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
     )["items"]
     return items
-
-
-def key_pem(key: pki.PrivateKey) -> str:
-    return pki.private_key_to_pem(key, "PKCS8").decode()
 
 
 def key_fragments(key: pki.PrivateKey) -> set[str]:
@@ -170,14 +139,8 @@ def test_order_pending_past_max_timeout_times_out_then_becomes_ready(
 
 
 def test_approval_required_orders_wait_then_issue_or_stall_on_decline(
-    cluster: Cluster,
-    namespace: str,
-    sandbox_scm: SandboxHandle,
-    scm_setup: Any,
-    operator_factory: Any,
+    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
 ) -> None:
-    scm_setup()
-    operator_factory(namespace)
     apply(
         cluster,
         namespace,
@@ -204,7 +167,7 @@ def test_approval_required_orders_wait_then_issue_or_stall_on_decline(
         assert cond(obj, "Ready")["status"] == "False"
         assert "approval" in cond(obj, "Issuing")["message"]
     for name in ("approved-tls", "declined-tls", "carol-tls"):
-        assert cluster.kubectl("get", "secret", name, "-n", namespace, check=False).returncode
+        assert not secret_exists(cluster, namespace, name)
 
     sandbox_scm.approve(waiting["approved"]["status"]["sslId"])
     (carol_order,) = sandbox_scm.orders(email="carol@example.com")
@@ -231,7 +194,7 @@ def test_approval_required_orders_wait_then_issue_or_stall_on_decline(
     assert declined["status"]["scmStatus"] == "Declined"
     assert "Declined" in declined["status"]["lastError"]["description"]
     assert declined["status"]["lastError"]["code"] is not None
-    assert cluster.kubectl("get", "secret", "declined-tls", "-n", namespace, check=False).returncode
+    assert not secret_exists(cluster, namespace, "declined-tls")
     warnings = wait_for(
         lambda: [
             e
@@ -266,11 +229,7 @@ def test_approval_required_orders_wait_then_issue_or_stall_on_decline(
 
 
 def test_existing_csr_and_key_are_honoured_and_a_mismatch_is_rejected(
-    cluster: Cluster,
-    namespace: str,
-    sandbox_scm: SandboxHandle,
-    scm_setup: Any,
-    operator_factory: Any,
+    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
 ) -> None:
     inline_key = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
     ref_key = pki.generate_private_key(pki.KeySpec("RSA", 2048))
@@ -288,16 +247,6 @@ def test_existing_csr_and_key_are_honoured_and_a_mismatch_is_rejected(
     )
     mismatch_csr = pki.build_csr(inline_key, pki.CsrRequest(common_name="mismatch.example.com"))
 
-    def key_secret(name: str, key: pki.PrivateKey) -> dict[str, Any]:
-        return {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": name},
-            "stringData": {"tls.key": key_pem(key)},
-        }
-
-    scm_setup()
-    operator = operator_factory(namespace)
     apply(
         cluster,
         namespace,
@@ -335,7 +284,7 @@ def test_existing_csr_and_key_are_honoured_and_a_mismatch_is_rejected(
     assert {"ref.example.com", "alt.example.com"} <= set(ref_info.dns_names)
     for name in ("inline", "ref", "alone"):  # no key was generated for them
         pending = f"{name}-sectigo-pending-key"
-        assert cluster.kubectl("get", "secret", pending, "-n", namespace, check=False).returncode
+        assert not secret_exists(cluster, namespace, pending)
 
     mismatch = wait_condition(cluster, namespace, CERT, "mismatch", "Stalled", timeout=30)
     stalled = cond(mismatch, "Stalled")
@@ -348,23 +297,17 @@ def test_existing_csr_and_key_are_honoured_and_a_mismatch_is_rejected(
     assert_secrets_absent(
         cluster,
         namespace,
-        operator,
+        scm_operator,
         passwords=(sandbox_scm.password,),
         keys=(inline_key, ref_key, alone_key, other_key),
     )
 
 
 def test_a_key_secret_created_after_the_certificate_is_waited_for(
-    cluster: Cluster,
-    namespace: str,
-    sandbox_scm: SandboxHandle,
-    scm_setup: Any,
-    operator_factory: Any,
+    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
 ) -> None:
     """GitOps tools apply in any order: a missing referenced Secret is a wait, not a stall."""
     key = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
-    scm_setup()
-    operator_factory(namespace)
     apply(
         cluster,
         namespace,
@@ -382,16 +325,7 @@ def test_a_key_secret_created_after_the_certificate_is_waited_for(
     assert cond(obj, "Issuing")["status"] == "True"
     assert enroll_calls(sandbox_scm) == 0
 
-    apply(
-        cluster,
-        namespace,
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "k"},
-            "stringData": {"tls.key": key_pem(key)},
-        },
-    )
+    apply(cluster, namespace, key_secret("k", key))
     wait_condition(cluster, namespace, CERT, "later", timeout=30)
     _, stored = issued_pair(cluster, namespace, "later-tls", sandbox_scm)
     assert public_der(stored) == public_der(key)
@@ -546,11 +480,7 @@ def test_bad_credentials_stall_the_config_and_a_fixed_secret_recovers(
 
 
 def test_requests_that_cannot_be_ordered_stall_before_any_order(
-    cluster: Cluster,
-    namespace: str,
-    sandbox_scm: SandboxHandle,
-    scm_setup: Any,
-    operator_factory: Any,
+    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
 ) -> None:
     """An unmanaged target Secret, a term or a key type the profile refuses: no order at all."""
     foreign = {
@@ -560,8 +490,6 @@ def test_requests_that_cannot_be_ordered_stall_before_any_order(
         "type": "Opaque",
         "stringData": {"note": "not yours"},
     }
-    scm_setup()
-    operator_factory(namespace)
     apply(cluster, namespace, foreign)
     original = get(cluster, namespace, "secret", "foreign-tls")
     apply(
