@@ -46,8 +46,6 @@ class ConfigEntry:
     reason: str = policies.REASON_CONFIG_NOT_READY
     message: str = "not checked yet"
     client: ScmClient | None = None
-    error_code: int | None = None
-    error_description: str | None = None
     fingerprint: str = ""
     checked_at: float = 0.0
     profiles: dict[Kind, tuple[float, list[Profile]]] = field(default_factory=dict)
@@ -134,7 +132,6 @@ class ConfigRegistry:
                 entry,
                 policies.REASON_AUTHENTICATION_FAILED,
                 f"SCM rejected the credentials: {error}",
-                error,
             )
 
     async def remove(self, namespace: str, name: str) -> None:
@@ -196,20 +193,16 @@ class ConfigRegistry:
             await entry.client.check_credentials(kind)
         except ScmAuthenticationError as exc:
             return self._not_ready(
-                entry,
-                policies.REASON_AUTHENTICATION_FAILED,
-                f"SCM rejected the credentials: {exc}",
-                exc,
+                entry, policies.REASON_AUTHENTICATION_FAILED, f"SCM rejected the credentials: {exc}"
             )
         except ScmPermanentError as exc:
-            return self._not_ready(entry, policies.REASON_SCM_ERROR, str(exc), exc)
+            return self._not_ready(entry, policies.REASON_SCM_ERROR, str(exc))
         except ScmError as exc:
             return self._not_ready(
-                entry, policies.REASON_SCM_UNAVAILABLE, f"SCM not reachable: {exc}", exc
+                entry, policies.REASON_SCM_UNAVAILABLE, f"SCM not reachable: {exc}"
             )
         entry.ready, entry.reason = True, policies.REASON_CONNECTED
         entry.message = f"credentials accepted by {spec.url} for customer {spec.customer_uri!r}"
-        entry.error_code = entry.error_description = None
         return entry
 
     async def _set_client(
@@ -227,10 +220,6 @@ class ConfigRegistry:
         entry.profiles.clear()
 
     @staticmethod
-    def _not_ready(
-        entry: ConfigEntry, reason: str, message: str, error: ScmError | None = None
-    ) -> ConfigEntry:
+    def _not_ready(entry: ConfigEntry, reason: str, message: str) -> ConfigEntry:
         entry.ready, entry.reason, entry.message = False, reason, message
-        entry.error_code = error.code if error else None
-        entry.error_description = error.description if error else None
         return entry

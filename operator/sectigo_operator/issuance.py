@@ -21,8 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
@@ -75,10 +74,9 @@ from .settings import (
     OperatorSettings,
 )
 
-log = logging.getLogger(__name__)
-PLURAL = "sectigocertificates"
+PLURAL = SectigoCertificate.crd.plural
 
-Emit = Callable[[str, str, str], Awaitable[None] | None]
+Emit = Callable[[str, str, str], None]
 """``emit(type, reason, message)``: post a Kubernetes Event about the certificate."""
 
 
@@ -234,7 +232,7 @@ def _owner(cert: SectigoCertificate) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class KeyMaterial:
-    """The key and CSR of the order; ``key`` is None when the user brought only a CSR."""
+    """The key and CSR of the order (``key`` is optional in type only: the CRD demands one)."""
 
     key: pki.PrivateKey | None
     csr_pem: str
@@ -407,8 +405,7 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: in
             },
         )
         if ignored:
-            await _emit(
-                emit,
+            emit(
                 "Warning",
                 policies.REASON_NOT_SUPPORTED_YET,
                 f"not acted on by this operator version yet: {', '.join(ignored)}",
@@ -425,7 +422,7 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: in
             stalled=(True, policies.REASON_SECRET_NOT_MANAGED, message),
         )
         await w.flush()
-        await _emit(emit, "Warning", policies.REASON_SECRET_NOT_MANAGED, message)
+        emit("Warning", policies.REASON_SECRET_NOT_MANAGED, message)
         raise RetryLater(60.0, message)  # level-based: recovers once the Secret is gone
 
     current = _current_certificate(secret, status.fingerprint)
@@ -469,9 +466,7 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: in
             message += f": {entry.reason}: {entry.message}"
         w.conditions(ready=(False, reason, message), issuing=(True, reason, message))
         await w.flush()
-        raise RetryLater(
-            policies.backoff(retry + 1, base=1.0, cap=ctx.settings.wait_config_max_delay), message
-        )
+        raise RetryLater(_wait_delay(ctx, retry), message)
 
     profile_id = None
     if spec.profile_ref is not None:
@@ -496,7 +491,7 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: in
         reason = policies.REASON_SECRET_MISSING
         w.conditions(ready=(False, reason, message), issuing=(True, reason, message))
         await w.flush()
-        delay = policies.backoff(retry + 1, base=1.0, cap=ctx.settings.wait_config_max_delay)
+        delay = _wait_delay(ctx, retry)
         raise RetryLater(delay, message) from None
 
 
@@ -512,7 +507,7 @@ async def _profile_id(ctx: Context, w: StatusWriter, namespace: str, name: str, 
         )
         w.conditions(ready=(False, reason, message), issuing=(True, reason, message))
         await w.flush()
-        delay = policies.backoff(retry + 1, base=1.0, cap=ctx.settings.wait_config_max_delay)
+        delay = _wait_delay(ctx, retry)
         raise RetryLater(delay, message)
     return found.id
 
@@ -531,12 +526,6 @@ def _current_certificate(secret: SecretData | None, fingerprint: str | None) -> 
     return info if info.fingerprint_sha256 == fingerprint else None
 
 
-async def _emit(emit: Emit, type_: str, reason: str, message: str) -> None:
-    result = emit(type_, reason, message)
-    if result is not None:
-        await result
-
-
 async def _stall(
     w: StatusWriter, emit: Emit, reason: str, message: str, error: ScmError | None = None
 ) -> None:
@@ -548,7 +537,7 @@ async def _stall(
         stalled=(True, reason, message),
     )
     await w.flush()
-    await _emit(emit, "Warning", reason, message)
+    emit("Warning", reason, message)
 
 
 async def _order(
@@ -657,7 +646,7 @@ async def _order(
     )
     w.record(CertificateState.APPLIED, f"order placed with SCM ({status.cert_unique_id})")
     await w.flush()
-    await _emit(emit, "Normal", "Enrolled", f"order {status.cert_unique_id} placed with SCM")
+    emit("Normal", "Enrolled", f"order {status.cert_unique_id} placed with SCM")
     return material.key
 
 
@@ -726,7 +715,7 @@ async def _scm_failure(
         issuing=(True, policies.REASON_SCM_UNAVAILABLE, message),
     )
     await w.flush()
-    await _emit(emit, "Warning", policies.REASON_SCM_UNAVAILABLE, message)
+    emit("Warning", policies.REASON_SCM_UNAVAILABLE, message)
     delay = policies.backoff(attempts, base=2.0, cap=ctx.settings.retry_max_delay)
     if exc.retry_after:
         delay = max(delay, exc.retry_after)
@@ -762,12 +751,11 @@ async def _collect(
         raise Stalled(str(exc)) from None
     except ScmError as exc:
         await _scm_failure(ctx, w, emit, exc, "collecting")
-        return
     if isinstance(result, Pending):
         await _pending(ctx, w, result, collect_settings.loop_period, collect_settings.max_timeout)
         return
     assert isinstance(result, Issued)
-    await _store(ctx, w, cert, plan, secret, result, emit, known_key)
+    await _store(ctx, w, cert, plan, entry, secret, result, emit, known_key)
 
 
 async def _pending(
@@ -815,6 +803,7 @@ async def _store(
     w: StatusWriter,
     cert: SectigoCertificate,
     plan: EnrollPlan,
+    entry: ConfigEntry,
     secret: SecretData | None,
     issued: Issued,
     emit: Emit,
@@ -873,11 +862,7 @@ async def _store(
             await _stall(w, emit, policies.REASON_INVALID_SPEC, message)
             raise Stalled(message) from None
         raise
-    days = (
-        spec.renewal.expiry_window_days
-        if spec.renewal and spec.renewal.expiry_window_days
-        else _config_window(ctx, cert)
-    )
+    days = spec.effective_renewal(entry.spec).expiry_window_days
     status.not_before, status.not_after = info.not_before, info.not_after
     status.renewal_time = policies.renewal_time(info.not_before, info.not_after, days)
     status.serial_number = info.serial_number
@@ -899,17 +884,17 @@ async def _store(
     await w.flush("lastError")
     if pending is not None:
         await ctx.kube.delete_secret(ns, pending.name)
-    await _emit(emit, "Normal", policies.REASON_ISSUED, message)
+    emit("Normal", policies.REASON_ISSUED, message)
+
+
+def _wait_delay(ctx: Context, retry: int) -> float:
+    """Backoff while waiting for something else (config, profile, a referenced Secret)."""
+    return policies.backoff(retry + 1, base=1.0, cap=ctx.settings.wait_config_max_delay)
 
 
 def _api_reason(exc: ApiException) -> str:
     """A short, safe description of an API error (never the whole response)."""
     return f"HTTP {exc.status} {exc.reason or ''}".strip()
-
-
-def _config_window(ctx: Context, cert: SectigoCertificate) -> int:
-    entry = ctx.configs.get(cert.metadata.namespace or "", cert.spec.config_ref.name)
-    return entry.spec.renewal.expiry_window_days if entry else 30
 
 
 async def _load_key(raw: bytes, *, ours: bool = False) -> pki.PrivateKey:
@@ -953,12 +938,6 @@ async def _key_for(
             raise SpecError("spec.privateKeySecretRef", str(exc)) from None
         return pki.private_key_to_pem(key, encoding), key, None
     pending = await ctx.kube.get_secret(ns, pending_key_secret_name(cert.metadata.name))
-    if known_key is not None and pki.cert_matches_key(leaf, known_key):
-        # The key of the order placed in this very call: no need to parse it back.
-        used = (
-            pending if pending is not None and is_managed_by(pending, cert.metadata.name) else None
-        )
-        return pki.private_key_to_pem(known_key, encoding), known_key, used
     candidates: list[tuple[SecretData, bytes]] = []
     if pending is not None and is_managed_by(pending, cert.metadata.name):
         candidates.append((pending, pending.data.get("tls.key", b"")))

@@ -24,7 +24,6 @@ CHAIN_FORMAT = "x509"
 
 # Condition reasons (CamelCase, reused in conditions, Events and metrics).
 REASON_ISSUED = "Issued"
-REASON_CONFIG_NOT_FOUND = "ConfigNotFound"
 REASON_CONFIG_NOT_READY = "ConfigNotReady"
 REASON_INVALID_SPEC = "InvalidSpec"
 REASON_PROFILE_MISMATCH = "ProfileMismatch"

@@ -92,6 +92,3 @@ async def recheck(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: An
 async def forget(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     ctx: Context = memo.context
     await ctx.configs.remove(body["metadata"]["namespace"], body["metadata"]["name"])
-
-
-__all__ = ["forget", "policies", "recheck", "reconcile"]
