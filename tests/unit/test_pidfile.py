@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tests.fixtures.cluster import wait_for
 
 from sectigo_operator import controlplane, demo, pidfile
 
@@ -31,6 +32,14 @@ def spawn() -> Iterator[Spawn]:
     def start(*args: str) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen([sys.executable, "-c", IDLE, *args])
         procs.append(proc)
+        # Until exec completes, /proc/<pid>/cmdline still shows the forking parent (pytest):
+        # wait until the child's own command line is visible.
+        wait_for(
+            lambda: pidfile.command_line(proc.pid) == [sys.executable, "-c", IDLE, *args],
+            timeout=10,
+            interval=0.01,
+            what=f"exec of {args}",
+        )
         return proc
 
     yield start
