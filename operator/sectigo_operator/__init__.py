@@ -2,8 +2,8 @@
 
 The package is layered; the allowed import directions are enforced by tests/unit/test_layering.py:
 
-    handlers -> (issuance, configs, policies, k8s, scm, pki, models, settings)
-    issuance -> (policies, configs, k8s, scm, pki, models, settings)
+    handlers -> (certificates, configs, policies, k8s, scm, pki, models, settings)
+    certificates -> (policies, configs, k8s, scm, pki, models, settings)
     scm, pki, models, policies, sandbox -> never import kopf or kubernetes
 """
 

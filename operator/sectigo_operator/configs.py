@@ -13,12 +13,12 @@ import asyncio
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import ValidationError
 
 from . import policies
-from .k8s import Kube, SecretData
+from .k8s import SecretData
 from .models.config import ConfigSpec
 from .scm import (
     ClientCertificate,
@@ -33,6 +33,12 @@ from .scm import (
 Kind = Literal["ssl", "smime"]
 CLOSE_GRACE_SECONDS = 120.0
 """How long a replaced SCM client stays open for the calls still running on it."""
+
+
+class SecretReader(Protocol):
+    """Reads a Secret (``k8s.Kube`` does)."""
+
+    async def get_secret(self, namespace: str, name: str) -> SecretData | None: ...
 
 
 @dataclass
@@ -144,7 +150,13 @@ class ConfigRegistry:
             await self.remove(*key)
 
     async def refresh(
-        self, namespace: str, name: str, spec: ConfigSpec, kube: Kube, *, full_check_after: float
+        self,
+        namespace: str,
+        name: str,
+        spec: ConfigSpec,
+        kube: SecretReader,
+        *,
+        full_check_after: float,
     ) -> ConfigEntry:
         """Re-read the credentials Secret and check them against SCM when needed.
 
@@ -159,7 +171,7 @@ class ConfigRegistry:
             return await self._refresh(entry, spec, kube, full_check_after)
 
     async def _refresh(
-        self, entry: ConfigEntry, spec: ConfigSpec, kube: Kube, full_check_after: float
+        self, entry: ConfigEntry, spec: ConfigSpec, kube: SecretReader, full_check_after: float
     ) -> ConfigEntry:
         namespace = entry.namespace
         ref = spec.credentials_secret_ref or spec.client_certificate_secret_ref

@@ -3,6 +3,17 @@
 The one place that talks to the Kubernetes API outside Kopf: Secrets and our custom resources'
 status subresource. Each call runs in the operator's thread pool (``asyncio.to_thread``), never
 on the event loop. Nothing here decides anything; secret values are never logged.
+
+The kubernetes client's ``ApiException`` does not leave this module for the answers callers act
+on: 404 on reads is ``None``, a write refused for a stale ``resourceVersion`` or an existing name
+is :class:`KubeConflict`, one refused as invalid is :class:`KubeInvalid`. Everything else is
+:class:`KubeError` with a short, safe text (never the response body, which may echo a Secret).
+
+::
+
+    KubeError            any other API failure (HTTP status kept)
+    ├── KubeConflict     409: changed meanwhile, or already exists
+    └── KubeInvalid      422: the API server refused the object
 """
 
 from __future__ import annotations
@@ -17,6 +28,31 @@ import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 from .models import GROUP, VERSION
+
+
+class KubeError(Exception):
+    """A Kubernetes API call failed; ``status`` is the HTTP status (0 without an answer)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        super().__init__(f"Kubernetes API error HTTP {status} {reason}".strip())
+
+
+class KubeConflict(KubeError):
+    """409: the object changed meanwhile (stale resourceVersion) or already exists."""
+
+
+class KubeInvalid(KubeError):
+    """422: the API server refused the object (for example an invalid label)."""
+
+
+def _translate(exc: ApiException) -> KubeError:
+    status, reason = int(exc.status or 0), str(exc.reason or "")
+    if status == 409:
+        return KubeConflict(status, reason)
+    if status == 422:
+        return KubeInvalid(status, reason)
+    return KubeError(status, reason)
 
 
 @dataclass(frozen=True)
@@ -61,7 +97,7 @@ class Kube:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise
+            raise _translate(exc) from None
         meta = obj.metadata or kubernetes.client.V1ObjectMeta()
         return SecretData(
             name=name,
@@ -101,27 +137,30 @@ class Kube:
         }
         if owner is not None:
             body["metadata"]["ownerReferences"] = [dict(owner)]
-        if resource_version:
-            body["metadata"]["resourceVersion"] = resource_version
-            await asyncio.to_thread(
-                self.core.replace_namespaced_secret,
-                name,
-                namespace,
-                body,  # type: ignore[arg-type]
-            )
-        else:
-            await asyncio.to_thread(
-                self.core.create_namespaced_secret,
-                namespace,
-                body,  # type: ignore[arg-type]
-            )
+        try:
+            if resource_version:
+                body["metadata"]["resourceVersion"] = resource_version
+                await asyncio.to_thread(
+                    self.core.replace_namespaced_secret,
+                    name,
+                    namespace,
+                    body,  # type: ignore[arg-type]
+                )
+            else:
+                await asyncio.to_thread(
+                    self.core.create_namespaced_secret,
+                    namespace,
+                    body,  # type: ignore[arg-type]
+                )
+        except ApiException as exc:
+            raise _translate(exc) from None
 
     async def delete_secret(self, namespace: str, name: str) -> None:
         try:
             await asyncio.to_thread(self.core.delete_namespaced_secret, name, namespace)
         except ApiException as exc:
             if exc.status != 404:
-                raise
+                raise _translate(exc) from None
 
     # -- our custom resources -----------------------------------------------------------------
 
@@ -133,7 +172,7 @@ class Kube:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise
+            raise _translate(exc) from None
         return obj if isinstance(obj, dict) else None
 
     async def patch_status(
@@ -153,4 +192,4 @@ class Kube:
             )
         except ApiException as exc:
             if exc.status != 404:  # deleted meanwhile: nothing to report to
-                raise
+                raise _translate(exc) from None

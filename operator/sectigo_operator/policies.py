@@ -1,7 +1,7 @@
 """Pure decisions about certificates: what to order, whether it fits, when to look again.
 
-No I/O and no clock: callers pass ``now``. The issuance layer (``issuance.py``) gathers the inputs,
-calls these functions and performs the one side effect they ask for. Every function here is
+No I/O and no clock: callers pass ``now``. The certificates package gathers the inputs, calls
+these functions and performs the one side effect they ask for. Every function here is
 covered by table tests in ``tests/unit/test_policies.py``.
 """
 
@@ -316,14 +316,13 @@ def certificate_matches_request(info: pki.CertInfo, plan: EnrollPlan) -> list[st
 def unsupported_fields(
     spec: CertificateSpec, last_processed: Mapping[str, str | None]
 ) -> list[str]:
-    """Spec fields this operator version accepts but does not act on yet (day-2 operations).
+    """Spec fields this operator version accepts but does not act on yet.
 
-    ``last_processed`` maps ``renewRequest``/``replaceRequest``/``revokeRequest`` to the id the
-    status says was handled; a request already handled is not reported again.
+    ``last_processed`` maps ``replaceRequest``/``revokeRequest`` to the id the status says was
+    handled; a request already handled is not reported again.
     """
     found = []
     for name, request in (
-        ("renewRequest", spec.renew_request),
         ("replaceRequest", spec.replace_request),
         ("revokeRequest", spec.revoke_request),
     ):
@@ -333,8 +332,6 @@ def unsupported_fields(
         found.append(f"spec.deletionPolicy={spec.deletion_policy.value}")
     if spec.format is not None:
         found.append("spec.format (the Secret always gets the PEM chain)")
-    if spec.additional_output_formats:
-        found.append("spec.additionalOutputFormats")
     return found
 
 

@@ -55,6 +55,12 @@ class OperatorSettings(BaseModel):
     retry_max_delay: float = Field(
         default=300.0, gt=0, description="Longest backoff after a retryable SCM error."
     )
+    wake_concurrency: int = Field(
+        default=16,
+        ge=1,
+        description="Certificates worked on at once when their renewal is due or their Secret "
+        "changed.",
+    )
     worker_threads: int = Field(
         default=32, ge=4, description="Threads for Kubernetes API calls and key generation."
     )

@@ -106,22 +106,6 @@ def test_import_is_refused_without_ordering(
     assert sandbox_scm.orders() == []
 
 
-def test_spec_change_after_issuance_is_not_reported_ready(
-    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
-) -> None:
-    """Re-issuing on a spec change is day-2 work: until then Ready must not claim new names."""
-    apply(cluster, namespace, certificate("site", commonName="site.example.com"))
-    wait_condition(cluster, namespace, CERT, "site")
-    apply(
-        cluster,
-        namespace,
-        certificate("site", commonName="site.example.com", dnsNames=["extra.example.com"]),
-    )
-    obj = wait_condition(cluster, namespace, CERT, "site", "Ready", "False", reason="SpecChanged")
-    assert "extra.example.com" in cond(obj, "Ready")["message"]
-    assert len(sandbox_scm.orders(common_name="site.example.com")) == 1
-
-
 def test_lost_pending_key_stalls_instead_of_storing_a_wrong_key(
     cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
 ) -> None:

@@ -189,3 +189,17 @@ class TestConfiguredDelay:
         ssl_id = enroll_ssl(own_scm)
         assert own_scm.get(f"{SSL}/collect/{ssl_id}").json() == PENDING
         assert own_scm.get(f"{SSL}/collect/{ssl_id}").status_code == 200
+
+
+def test_lifetime_seconds_signs_short_lived_certificates(
+    scm: httpx.Client, admin: SandboxHandle
+) -> None:
+    """``lifetimeSeconds`` (admin setting) shortens validity so tests can reach renewal windows."""
+    admin.update_settings(lifetimeSeconds=90)
+    ssl_id = enroll_ssl(scm)
+    leaf = load_pems(scm.get(f"{SSL}/collect/{ssl_id}?format=x509CO").text)[0]
+    assert leaf.not_valid_after_utc - leaf.not_valid_before_utc == dt.timedelta(seconds=90)
+    admin.update_settings(lifetimeSeconds=0)
+    ssl_id = enroll_ssl(scm)
+    leaf = load_pems(scm.get(f"{SSL}/collect/{ssl_id}?format=x509CO").text)[0]
+    assert leaf.not_valid_after_utc - leaf.not_valid_before_utc == dt.timedelta(days=365)

@@ -451,9 +451,18 @@ def test_with_csr_names(info: pki.CsrInfo, cn: str, sans: tuple[str, ...]) -> No
     ("fields", "processed", "expected"),
     [
         pytest.param({}, {}, [], id="nothing requested"),
-        pytest.param({"renewRequest": {"id": "r1"}}, {}, ["spec.renewRequest"], id="new renew"),
+        pytest.param({"renewRequest": {"id": "r1"}}, {}, [], id="renew is supported"),
         pytest.param(
-            {"renewRequest": {"id": "r1"}}, {"renewRequest": "r1"}, [], id="renew already handled"
+            {"replaceRequest": {"id": "r1", "reason": "x"}},
+            {},
+            ["spec.replaceRequest"],
+            id="new replace",
+        ),
+        pytest.param(
+            {"replaceRequest": {"id": "r1", "reason": "x"}},
+            {"replaceRequest": "r1"},
+            [],
+            id="replace already handled",
         ),
         pytest.param(
             {"revokeRequest": {"id": "x", "reasonCode": 4, "reason": "superseded"}},
@@ -528,7 +537,8 @@ def test_spec_drift_client_email() -> None:
 
 
 def test_unsupported_fields_output_formats() -> None:
+    """additionalOutputFormats are written now; spec.format is still only warned about."""
     found = policies.unsupported_fields(
         spec(format="x509CO", additionalOutputFormats=[{"type": "DER"}]), {}
     )
-    assert [f.split(" ")[0] for f in found] == ["spec.format", "spec.additionalOutputFormats"]
+    assert [f.split(" ")[0] for f in found] == ["spec.format"]

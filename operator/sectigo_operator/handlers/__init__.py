@@ -4,6 +4,6 @@ One module per CRD plus ``lifecycle`` (start-up settings, shared state, clean-up
 thin: parse the body, call the domain module, translate its outcome into Kopf's exceptions.
 """
 
-from . import certificate, config, lifecycle, profile
+from . import certificate, config, lifecycle, profile, secret
 
-__all__ = ["certificate", "config", "lifecycle", "profile"]
+__all__ = ["certificate", "config", "lifecycle", "profile", "secret"]

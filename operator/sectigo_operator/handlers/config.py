@@ -13,7 +13,7 @@ from typing import Any
 import kopf
 
 from .. import policies
-from ..issuance import Context
+from ..certificates import Context
 from ..models import (
     GROUP,
     VERSION,

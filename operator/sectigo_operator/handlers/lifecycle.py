@@ -16,10 +16,12 @@ from typing import Any
 
 import kopf
 
+from ..certificates import Context
+from ..certificates.scheduler import Scheduler
 from ..configs import ConfigRegistry
-from ..issuance import Context
 from ..k8s import Kube
 from ..settings import PREFIX, OperatorSettings
+from . import certificate
 
 
 def utcnow() -> datetime:
@@ -56,15 +58,33 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         ThreadPoolExecutor(ours.worker_threads, thread_name_prefix="sectigo-io")
     )
     kube = await asyncio.to_thread(Kube, ours.worker_threads)
-    memo.context = Context(kube=kube, configs=ConfigRegistry(), settings=ours, now=utcnow)
+    retries: dict[tuple[str, str], int] = {}
+
+    async def wake(namespace: str, name: str) -> None:
+        await certificate.wake(context, namespace, name, retries)
+
+    scheduler = Scheduler(wake, concurrency=ours.wake_concurrency, clock=utcnow)
+    context = Context(
+        kube=kube, configs=ConfigRegistry(), settings=ours, now=utcnow, wake=scheduler.wake
+    )
+    memo.context = context
+    memo.kube = kube
+    memo.scheduler = scheduler
+    memo.scheduler_task = asyncio.get_running_loop().create_task(scheduler.run())
 
 
 @kopf.on.cleanup(id="cleanup")
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    task: asyncio.Task[None] | None = getattr(memo, "scheduler_task", None)
+    if task is not None:
+        task.cancel()
+        await memo.scheduler.close()
     context: Context | None = getattr(memo, "context", None)
     if context is not None:
         await context.configs.close()
-        context.kube.close()
+    kube: Kube | None = getattr(memo, "kube", None)
+    if kube is not None:
+        kube.close()
 
 
 @kopf.on.probe(id="configs")

@@ -577,6 +577,12 @@ class Enrollment(ApiModel):
     """``Enroll``, ``Renew`` or ``Replace``."""
     attempt: int | None = Field(default=None, ge=0)
     """Attempt counter that is part of the marker."""
+    source_id: int | None = None
+    """Renew and Replace: the SCM id (sslId, or the client order number) renewed or replaced."""
+    placed: bool | None = None
+    """True once SCM's answer to the call was recorded (or the order adopted)."""
+    reason: str | None = Field(default=None, max_length=MAX_TEXT)
+    """Why the operation was started (the trigger's message)."""
 
 
 class CertificateStatus(ApiModel):
@@ -621,6 +627,10 @@ class CertificateStatus(ApiModel):
     """Consecutive failed attempts."""
     last_error: ScmError | None = None
     """The last SCM error."""
+    ordered_cert_type: int | None = None
+    """The SCM profile id (``certType``) of the order the certificate came from."""
+    ordered_term: int | None = None
+    """The term (days) of that order."""
     history: Annotated[list[HistoryEntry], Field(max_length=MAX_HISTORY_LIMIT)] | None = None
     """State transitions, oldest first, at most ``spec.historyLimit``."""
     last_renew_request_id: str | None = Field(default=None, max_length=128)

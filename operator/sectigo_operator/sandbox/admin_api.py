@@ -157,6 +157,7 @@ _SETTINGS = {
     "issueAfterCollects": "issue_after_collects",
     "approvalMode": "approval_mode",
     "rejectNext": "reject_next",
+    "lifetimeSeconds": "lifetime_seconds",
 }
 
 

@@ -43,6 +43,9 @@ class Settings:
     approval_mode: str
     reject_next: int
     clock_offset: float = 0.0
+    lifetime_seconds: int = 0
+    """When > 0, certificates are signed for this many seconds instead of ``term`` days (so a
+    test can reach a renewal window or an expiry)."""
 
     @classmethod
     def from_config(cls, config: SandboxConfig) -> Settings:
@@ -64,6 +67,7 @@ class Settings:
             "approvalMode": self.approval_mode,
             "rejectNext": self.reject_next,
             "clockOffsetSeconds": self.clock_offset,
+            "lifetimeSeconds": self.lifetime_seconds,
         }
 
 
@@ -260,7 +264,11 @@ class Sandbox:
         csr = parse_csr(order.csr)
         serial = x509.random_serial_number()
         not_before = dt.datetime.fromtimestamp(int(now), dt.UTC)
-        not_after = not_before + dt.timedelta(days=order.term)
+        not_after = not_before + (
+            dt.timedelta(seconds=self.settings.lifetime_seconds)
+            if self.settings.lifetime_seconds > 0
+            else dt.timedelta(days=order.term)
+        )
         if order.kind == "ssl":
             request = LeafRequest(
                 csr.public_key,

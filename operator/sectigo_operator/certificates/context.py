@@ -1,0 +1,68 @@
+"""What a certificate step needs from the running operator, behind small protocols.
+
+``KubeApi`` is the part of ``sectigo_operator.k8s.Kube`` the certificates package uses, so the
+steps can run against a fake in unit tests. ``Wake`` asks the scheduler to look at a certificate
+again at a given time (its renewal time, its expiry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..configs import ConfigRegistry
+from ..k8s import SecretData
+from ..settings import OperatorSettings
+
+Emit = Callable[[str, str, str], None]
+"""``emit(type, reason, message)``: post a Kubernetes Event about the certificate."""
+
+Wake = Callable[[str, str, datetime | None], None]
+"""``wake(namespace, name, when)``: look at the certificate again at ``when`` (None: forget)."""
+
+
+class KubeApi(Protocol):
+    """The Kubernetes calls of a certificate step (implemented by ``k8s.Kube``)."""
+
+    async def get_secret(self, namespace: str, name: str) -> SecretData | None: ...
+
+    async def write_secret(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        type: str,
+        data: Mapping[str, bytes],
+        labels: Mapping[str, str],
+        annotations: Mapping[str, str],
+        owner: Mapping[str, Any] | None = None,
+        resource_version: str | None = None,
+    ) -> None: ...
+
+    async def delete_secret(self, namespace: str, name: str) -> None: ...
+
+    async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> None: ...
+
+
+def _no_wake(namespace: str, name: str, when: datetime | None) -> None:
+    return None
+
+
+@dataclass
+class Context:
+    """The running operator, as a certificate step sees it."""
+
+    kube: KubeApi
+    configs: ConfigRegistry
+    settings: OperatorSettings
+    now: Callable[[], datetime]
+    wake: Wake = field(default=_no_wake)
+    written: dict[tuple[str, str], str] = field(default_factory=dict)
+    """Digest of the data of each certificate Secret this process wrote, by (namespace, name):
+    the Secret watch tells our own writes from someone else's edits with it."""

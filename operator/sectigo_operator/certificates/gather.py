@@ -1,0 +1,153 @@
+"""All reads of one certificate step, done once, into a frozen input object.
+
+``gather`` reads the target Secret, our pending-key Secret, the Secrets the spec references (key,
+CSR, keystore passwords), the config entry and the SectigoProfile, and takes ``now`` once. The
+rest of the step decides and acts on this snapshot; nothing else in the package reads the cluster
+(writes go through the status writer and ``issuing``/``keys``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..configs import ConfigEntry
+from ..k8s import SecretData
+from ..models import SectigoCertificate
+from ..models.certificate import OutputFormatType
+from ..models.profile import SectigoProfile
+from ..settings import LABEL_CERTIFICATE, LABEL_MANAGED_BY, MANAGED_BY
+from .context import Context
+from .outcomes import SecretMissing
+
+
+def pending_key_secret_name(cert_name: str) -> str:
+    """Where a generated key waits for its order: ``<certificate>-sectigo-pending-key``."""
+    name = f"{cert_name}-sectigo-pending-key"
+    if len(name) <= 253:
+        return name
+    return f"{cert_name[:200]}-{hashlib.sha256(cert_name.encode()).hexdigest()[:10]}-pending-key"
+
+
+def is_managed_by(secret: SecretData, cert_name: str) -> bool:
+    """Did the operator write this Secret for this certificate (its labels say so)?"""
+    return (
+        secret.labels.get(LABEL_MANAGED_BY) == MANAGED_BY
+        and secret.labels.get(LABEL_CERTIFICATE) == cert_name
+    )
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A value the spec references in a Secret: the bytes, or why they are not there."""
+
+    value: bytes | None = None
+    missing: SecretMissing | None = None
+
+    def require(self) -> bytes:
+        if self.missing is not None:
+            raise self.missing
+        assert self.value is not None
+        return self.value
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything one step of one certificate decides on."""
+
+    cert: SectigoCertificate
+    now: datetime
+    secret: SecretData | None
+    """The target Secret (``spec.secretName``), whoever owns it."""
+    pending: SecretData | None
+    """Our pending-key Secret, or None (also None when someone else owns that name)."""
+    pending_foreign: bool
+    """A Secret with the pending-key name exists and is not ours."""
+    entry: ConfigEntry | None
+    profile_id: int | None
+    profile_problem: str | None
+    """Why ``spec.profileRef`` gives no profile id yet (None: fine, or no profileRef)."""
+    user_key: Reference | None = None
+    user_csr: Reference | None = None
+    passwords: Mapping[str, Reference] = field(default_factory=dict)
+    """PKCS#12 passwords by Secret name."""
+
+    @property
+    def namespace(self) -> str:
+        return self.cert.metadata.namespace or ""
+
+    @property
+    def secret_is_ours(self) -> bool:
+        return self.secret is not None and is_managed_by(self.secret, self.cert.metadata.name)
+
+
+async def _reference(
+    ctx: Context, cache: dict[str, SecretData | None], ns: str, name: str, key: str, field: str
+) -> Reference:
+    if name not in cache:
+        cache[name] = await ctx.kube.get_secret(ns, name)
+    secret = cache[name]
+    if secret is None:
+        return Reference(missing=SecretMissing(field, f"Secret {name!r} not found"))
+    value = secret.data.get(key)
+    if not value:
+        return Reference(missing=SecretMissing(field, f"Secret {name!r} has no key {key!r}"))
+    return Reference(value=value)
+
+
+async def gather(ctx: Context, body: Mapping[str, Any]) -> Inputs:
+    """Read everything the step needs, once."""
+    cert = SectigoCertificate.from_body(body)
+    spec, ns, name = cert.spec, cert.metadata.namespace or "", cert.metadata.name
+    now = ctx.now()
+    secret = await ctx.kube.get_secret(ns, spec.secret_name)
+    pending = await ctx.kube.get_secret(ns, pending_key_secret_name(name))
+    foreign = pending is not None and not is_managed_by(pending, name)
+
+    cache: dict[str, SecretData | None] = {}
+    user_key = user_csr = None
+    if spec.private_key_secret_ref is not None:
+        ref = spec.private_key_secret_ref
+        user_key = await _reference(ctx, cache, ns, ref.name, ref.key, "spec.privateKeySecretRef")
+    if spec.csr_secret_ref is not None:
+        ref2 = spec.csr_secret_ref
+        user_csr = await _reference(ctx, cache, ns, ref2.name, ref2.key, "spec.csrSecretRef")
+    elif spec.csr is not None:
+        user_csr = Reference(value=spec.csr.encode())
+    passwords: dict[str, Reference] = {}
+    for index, output in enumerate(spec.additional_output_formats or ()):
+        pw = output.password_secret_ref
+        if output.type == OutputFormatType.PKCS12 and pw is not None:
+            field_name = f"spec.additionalOutputFormats[{index}].passwordSecretRef"
+            passwords[pw.name] = await _reference(ctx, cache, ns, pw.name, pw.key, field_name)
+
+    entry = ctx.configs.get(ns, spec.config_ref.name)
+    profile_id, problem = None, None
+    if spec.profile_ref is not None:
+        profile_id, problem = await _profile(ctx, ns, spec.profile_ref.name)
+    return Inputs(
+        cert=cert,
+        now=now,
+        secret=secret,
+        pending=None if foreign else pending,
+        pending_foreign=foreign,
+        entry=entry,
+        profile_id=profile_id,
+        profile_problem=problem,
+        user_key=user_key,
+        user_csr=user_csr,
+        passwords=passwords,
+    )
+
+
+async def _profile(ctx: Context, namespace: str, name: str) -> tuple[int | None, str | None]:
+    body = await ctx.kube.get_object("sectigoprofiles", namespace, name)
+    profile = SectigoProfile.from_body(body) if body else None
+    found = profile.status.profile if profile and profile.status else None
+    if found is None or found.id is None:
+        what = "not found" if body is None else "has not been fetched from SCM yet"
+        return None, f"SectigoProfile {name!r} {what}"
+    return found.id, None

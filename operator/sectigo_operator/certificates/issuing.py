@@ -1,0 +1,258 @@
+"""Collecting a certificate from SCM and writing it, with its key, to the target Secret.
+
+The Secret is written in one request (create, or replace at the resourceVersion read), so a
+reader sees the old certificate and key or the new ones, never a mix. Additional output formats
+(CombinedPEM, DER, PKCS#12) and ``secretTemplate`` are rendered here too, by ``secret_payload``
+(pure), also when only they changed (``rewrite``: no SCM call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Mapping
+
+from .. import pki, policies
+from ..configs import ConfigEntry
+from ..k8s import KubeConflict, KubeInvalid
+from ..models import CertificateSpec, CertificateState, CertificateStatus
+from ..models.certificate import OUTPUT_FORMAT_KEYS, KeyEncoding, OutputFormatType
+from ..policies import EnrollPlan
+from ..scm import Issued, Pending, ScmError, ScmOrderFailedError
+from ..settings import (
+    ANNOTATION_CERT_UNIQUE_ID,
+    ANNOTATION_CN,
+    ANNOTATION_SCM_ID,
+    ANNOTATION_SERIAL,
+    LABEL_CERTIFICATE,
+    LABEL_MANAGED_BY,
+    MANAGED_BY,
+)
+from .context import Context, Emit
+from .gather import Inputs, Reference, pending_key_secret_name
+from .keys import KeyMaterial, key_for
+from .kinds import OrderKind
+from .outcomes import RetryLater
+from .readiness import SecretState
+from .status import StatusWriter, Verdict, scm_failure, stall
+from .trigger import jittered_renewal_time
+
+
+def secret_payload(
+    spec: CertificateSpec,
+    status: CertificateStatus,
+    chain: pki.Chain,
+    key: pki.PrivateKey,
+    passwords: Mapping[str, Reference],
+) -> tuple[dict[str, bytes], dict[str, str], dict[str, str]]:
+    """The Secret's data, labels and annotations (raises SecretMissing for a PKCS#12 password)."""
+    encoding: pki.KeyEncoding = (
+        "PKCS8" if spec.private_key and spec.private_key.encoding == KeyEncoding.PKCS8 else "PKCS1"
+    )
+    key_pem = pki.private_key_to_pem(key, encoding)
+    chain_pem = pki.chain_to_pem(chain)
+    data = {"tls.crt": chain_pem.encode(), "tls.key": key_pem}
+    ca = pki.ca_pem(chain)
+    if ca:
+        data["ca.crt"] = ca.encode()
+    for output in spec.additional_output_formats or ():
+        name = OUTPUT_FORMAT_KEYS[output.type]
+        if output.type == OutputFormatType.COMBINED_PEM:
+            data[name] = pki.combined_pem(chain_pem, key_pem).encode()
+        elif output.type == OutputFormatType.DER:
+            data[name] = pki.der(key)
+        else:
+            ref = output.password_secret_ref
+            assert ref is not None  # the CRD requires it for PKCS12
+            data[name] = pki.pkcs12(chain, key, passwords[ref.name].require())
+    info = pki.cert_info(chain.leaf)
+    template = spec.secret_template
+    labels = {
+        **((template.labels or {}) if template else {}),
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_CERTIFICATE: "",
+    }
+    annotations = {
+        **((template.annotations or {}) if template else {}),
+        ANNOTATION_CERT_UNIQUE_ID: status.cert_unique_id or "",
+        ANNOTATION_SCM_ID: str(status.ssl_id or status.backend_cert_id or ""),
+        ANNOTATION_SERIAL: info.serial_number,
+        ANNOTATION_CN: info.common_name or "",
+    }
+    return data, labels, annotations
+
+
+def data_digest(data: Mapping[str, bytes]) -> str:
+    """A digest of a Secret's data (tells our own writes from other edits)."""
+    h = hashlib.sha256()
+    for key in sorted(data):
+        h.update(key.encode() + b"\0" + data[key] + b"\0")
+    return h.hexdigest()
+
+
+async def write(
+    ctx: Context,
+    w: StatusWriter,
+    inputs: Inputs,
+    chain: pki.Chain,
+    key: pki.PrivateKey,
+    emit: Emit,
+) -> None:
+    """Write the target Secret in one request; the status must already name the certificate."""
+    spec = inputs.cert.spec
+    data, labels, annotations = await asyncio.to_thread(
+        secret_payload, spec, w.status, chain, key, inputs.passwords
+    )
+    labels[LABEL_CERTIFICATE] = inputs.cert.metadata.name
+    ours = inputs.secret if inputs.secret_is_ours else None
+    try:
+        await ctx.kube.write_secret(
+            inputs.namespace,
+            spec.secret_name,
+            type="kubernetes.io/tls",
+            data=data,
+            labels=labels,
+            annotations=annotations,
+            resource_version=ours.resource_version if ours else None,
+        )
+    except KubeConflict:
+        raise RetryLater(1.0, f"Secret {spec.secret_name!r} changed meanwhile") from None
+    except KubeInvalid as exc:
+        message = (
+            f"the API server refused Secret {spec.secret_name!r} (check spec.secretTemplate): {exc}"
+        )
+        await stall(w, emit, policies.REASON_INVALID_SPEC, message)
+    ctx.written[(inputs.namespace, spec.secret_name)] = data_digest(data)
+
+
+async def collect(
+    ctx: Context,
+    w: StatusWriter,
+    inputs: Inputs,
+    plan: EnrollPlan | None,
+    entry: ConfigEntry,
+    kind: OrderKind,
+    stored: SecretState,
+    emit: Emit,
+    ready: Verdict,
+    known: KeyMaterial | None = None,
+    *,
+    recollect: bool = False,
+) -> None:
+    """Collect the order status follows; store it when issued, else say when to look again."""
+    status = w.status
+    assert entry.client is not None
+    try:
+        result = await kind.collect_once(entry.client, status)
+    except ScmOrderFailedError as exc:
+        status.scm_status = getattr(exc, "status", None) or status.scm_status
+        w.record(CertificateState.FAILED, str(exc))
+        await stall(w, emit, policies.REASON_ORDER_FAILED, f"SCM order failed: {exc}", exc)
+    except ScmError as exc:
+        await scm_failure(ctx, w, emit, exc, "collecting", ready)
+    if isinstance(result, Pending):
+        await _pending(ctx, w, result, entry, ready)
+    assert isinstance(result, Issued)
+    try:
+        chain = pki.order_chain(pki.parse_pem_chain(result.material))
+    except pki.PkiError as exc:
+        await stall(
+            w, emit, policies.REASON_SCM_ERROR, f"SCM returned an unusable certificate: {exc}"
+        )
+    key = await key_for(inputs, chain.leaf, stored, known)
+    if key is None:
+        message = (
+            f"the private key of order {status.cert_unique_id} is gone (its pending-key Secret "
+            "was deleted or altered); the order cannot be completed. Change the spec to order anew."
+        )
+        if not recollect:
+            w.record(CertificateState.FAILED, message)
+        await stall(w, emit, policies.REASON_KEY_LOST, message)
+    await store(ctx, w, inputs, plan, entry, kind, chain, key, emit, known)
+
+
+async def store(
+    ctx: Context,
+    w: StatusWriter,
+    inputs: Inputs,
+    plan: EnrollPlan | None,
+    entry: ConfigEntry | None,
+    kind: OrderKind,
+    chain: pki.Chain,
+    key: pki.PrivateKey,
+    emit: Emit,
+    known: KeyMaterial | None = None,
+) -> None:
+    """Write the Secret, then mark the certificate Issued and Ready and drop the pending key."""
+    spec, status, cert = inputs.cert.spec, w.status, inputs.cert
+    info = pki.cert_info(chain.leaf)
+    await write(ctx, w, inputs, chain, key, emit)
+    window = spec.effective_renewal(entry.spec).expiry_window_days if entry else 30
+    status.not_before, status.not_after = info.not_before, info.not_after
+    status.renewal_time = jittered_renewal_time(
+        info.not_before, info.not_after, window, cert.metadata.uid or cert.metadata.name
+    )
+    status.serial_number = info.serial_number
+    status.fingerprint = info.fingerprint_sha256
+    status.secret_name = spec.secret_name
+    status.scm_status = kind.issued_status
+    status.failed_attempts = 0
+    if plan is not None:
+        status.ordered_cert_type, status.ordered_term = plan.cert_type, plan.term
+    if spec.renew_request is not None:
+        status.last_renew_request_id = spec.renew_request.id
+    w.error(None)
+    w.record(
+        CertificateState.ISSUED, f"serial {info.serial_number}, expires {info.not_after:%Y-%m-%d}"
+    )
+    message = (
+        f"certificate {status.cert_unique_id} issued and stored in Secret {spec.secret_name!r}"
+    )
+    w.conditions(ready=(True, policies.REASON_ISSUED, message))
+    await w.flush()
+    if inputs.pending is not None or (known is not None and known.pending):
+        await ctx.kube.delete_secret(inputs.namespace, pending_key_secret_name(cert.metadata.name))
+    emit("Normal", policies.REASON_ISSUED, message)
+
+
+async def _pending(
+    ctx: Context, w: StatusWriter, result: Pending, entry: ConfigEntry, ready: Verdict
+) -> None:
+    status = w.status
+    loop_period, max_timeout = entry.spec.collect.loop_period, entry.spec.collect.max_timeout
+    if result.status:
+        status.scm_status = result.status
+    started = status.collect_started_at or w.now
+    elapsed = (w.now - started).total_seconds()
+    approval = result.awaiting_approval
+    if policies.timed_out(started, w.now, max_timeout):
+        w.record(
+            CertificateState.TIMED_OUT_STATE_SAVED,
+            f"not issued after {max_timeout}s ({result.description}); state saved, still trying",
+        )
+        reason = policies.REASON_TIMED_OUT_STATE_SAVED
+        message = (
+            f"SCM has not issued {status.cert_unique_id} within maxTimeout ({max_timeout}s); "
+            "the order is saved and collected again with backoff"
+        )
+    elif approval:
+        w.record(CertificateState.REQUESTED, "waiting for an SCM administrator's approval")
+        reason = policies.REASON_AWAITING_APPROVAL
+        message = f"order {status.cert_unique_id} waits for approval by an SCM administrator"
+    else:
+        reason = policies.REASON_PENDING
+        message = f"order {status.cert_unique_id} is being processed by SCM ({result.description})"
+    if approval and reason == policies.REASON_TIMED_OUT_STATE_SAVED:
+        reason, message = policies.REASON_AWAITING_APPROVAL, message + "; awaiting approval"
+    w.conditions(
+        ready=ready if ready[0] else (False, reason, message), issuing=(True, reason, message)
+    )
+    await w.flush()
+    delay = policies.poll_delay(
+        loop_period,
+        elapsed,
+        max_timeout,
+        awaiting_approval=approval,
+        cap=ctx.settings.max_poll_delay,
+    )
+    raise RetryLater(delay, message)

@@ -1,0 +1,177 @@
+"""Key material of an order: the user's key or CSR, our persisted pending key, the stored key.
+
+A generated key is written to the pending-key Secret (``<certificate>-sectigo-pending-key``)
+before any SCM call uses it, so a crash never leaves an order without its key; it is deleted
+once the certificate and key are in the target Secret. Keys are parsed and generated off the
+event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+
+from .. import pki
+from ..models import SectigoCertificate
+from ..policies import EnrollPlan, SpecError
+from ..settings import LABEL_CERTIFICATE, LABEL_MANAGED_BY, LABEL_PENDING_KEY, MANAGED_BY
+from .context import Context
+from .gather import Inputs, pending_key_secret_name
+from .readiness import SecretState
+
+
+@dataclass(frozen=True)
+class KeyMaterial:
+    """The key and CSR of an order."""
+
+    key: pki.PrivateKey | None
+    csr_pem: str
+    key_spec: pki.KeySpec
+    csr_info: pki.CsrInfo | None = None
+    """Set when the user supplied the CSR: its names override the spec's."""
+    pending: bool = False
+    """The key is in our pending-key Secret (delete it once the certificate is stored)."""
+
+
+def owner_of(cert: SectigoCertificate) -> dict[str, Any]:
+    """An ownerReference to the certificate (garbage collection of the pending key)."""
+    return {
+        "apiVersion": cert.api_version,
+        "kind": cert.kind,
+        "name": cert.metadata.name,
+        "uid": cert.metadata.uid,
+        "controller": True,
+        "blockOwnerDeletion": False,
+    }
+
+
+async def load_key(raw: bytes, *, ours: bool = False) -> pki.PrivateKey:
+    """Parse a PEM key off the event loop (RSA validation costs 30-200 ms; skipped for ours)."""
+    return await asyncio.to_thread(functools.partial(pki.load_private_key, raw, trusted=ours))
+
+
+async def user_key(inputs: Inputs) -> pki.PrivateKey | None:
+    """The key of ``spec.privateKeySecretRef`` (None without one); SpecError naming the field."""
+    if inputs.user_key is None:
+        return None
+    try:
+        return await load_key(inputs.user_key.require())
+    except pki.PkiError as exc:
+        raise SpecError("spec.privateKeySecretRef", str(exc)) from None
+
+
+async def material(
+    ctx: Context, inputs: Inputs, plan: EnrollPlan, *, new_key: bool, stored: SecretState
+) -> KeyMaterial:
+    """The key and CSR for an order, persisting a generated key before it is used.
+
+    The user's key or CSR when the spec names them; else, with ``new_key`` False, the key in the
+    target Secret (renewal or replacement without rotation); else our pending key (reused while
+    an operation is in flight, so an adopted order keeps its key).
+    """
+    spec = inputs.cert.spec
+    key = await user_key(inputs)
+    if inputs.user_csr is not None:
+        field = "spec.csr" if spec.csr is not None else "spec.csrSecretRef"
+        text = inputs.user_csr.require()
+        try:
+            csr = pki.load_csr(text)
+            if key is not None:
+                pki.check_key_matches(csr, key)
+        except pki.KeyMismatch as exc:
+            raise SpecError(
+                "spec.privateKeySecretRef", f"the key does not match the CSR: {exc}"
+            ) from None
+        except pki.PkiError as exc:
+            raise SpecError(field, str(exc)) from None
+        info = pki.csr_info(csr)
+        return KeyMaterial(key, pki.csr_for_scm(csr), info.key_spec, info)
+    pending = False
+    if key is None and not new_key and stored.key is not None and stored.key_matches:
+        key = stored.key
+    if key is None:
+        key, pending = await pending_key(ctx, inputs, plan.key_spec), True
+    csr_pem = await asyncio.to_thread(pki.build_csr, key, plan.csr_request)
+    return KeyMaterial(key, csr_pem, pki.key_spec_of(key), pending=pending)
+
+
+def in_flight(inputs: Inputs) -> bool:
+    from .trigger import IN_FLIGHT
+
+    status = inputs.cert.status
+    return bool(
+        status and status.state in IN_FLIGHT and status.enrollment and status.enrollment.marker
+    )
+
+
+async def pending_key(ctx: Context, inputs: Inputs, spec: pki.KeySpec) -> pki.PrivateKey:
+    """The key waiting for this certificate's order: reuse the persisted one, or make one.
+
+    While an operation is in flight (an order may already be at SCM with the persisted key) the
+    persisted key is reused even if ``spec.privateKey`` changed meanwhile: replacing it could
+    leave the adopted order without its key. A pending-key Secret someone else owns stops the
+    step (SpecError), it is never overwritten.
+    """
+    cert = inputs.cert
+    name = pending_key_secret_name(cert.metadata.name)
+    if inputs.pending_foreign:
+        raise SpecError(
+            "metadata.name",
+            f"Secret {name!r} (where this certificate keeps its pending private key) exists and "
+            "is not managed by the operator; delete or rename that Secret",
+        )
+    existing = inputs.pending
+    if existing is not None:
+        raw = existing.data.get("tls.key")
+        try:
+            key = await load_key(raw, ours=True) if raw else None
+        except pki.PkiError:
+            key = None  # unreadable: replaced below (no order can use a key nobody can read)
+        if key is not None and (in_flight(inputs) or pki.key_spec_of(key) == spec):
+            return key
+    key = await asyncio.to_thread(pki.generate_private_key, spec)
+    await ctx.kube.write_secret(
+        inputs.namespace,
+        name,
+        type="Opaque",
+        data={"tls.key": pki.private_key_to_pem(key, "PKCS8")},
+        labels={
+            LABEL_MANAGED_BY: MANAGED_BY,
+            LABEL_CERTIFICATE: cert.metadata.name,
+            LABEL_PENDING_KEY: "true",
+        },
+        annotations={},
+        owner=owner_of(cert),
+        resource_version=existing.resource_version if existing else None,
+    )
+    return key
+
+
+async def key_for(
+    inputs: Inputs, leaf: x509.Certificate, stored: SecretState, known: KeyMaterial | None
+) -> pki.PrivateKey | None:
+    """The key that belongs to ``leaf`` (None when no key at hand matches it).
+
+    The key of an order placed in this very step, else the user's key, else our pending key,
+    else the key already in the target Secret.
+    """
+    if known is not None and known.key is not None and pki.cert_matches_key(leaf, known.key):
+        return known.key
+    key = await user_key(inputs)
+    if key is not None:
+        return key if pki.cert_matches_key(leaf, key) else None
+    if inputs.pending is not None:
+        raw = inputs.pending.data.get("tls.key", b"")
+        try:
+            candidate = await load_key(raw, ours=True) if raw else None
+        except pki.PkiError:
+            candidate = None
+        if candidate is not None and pki.cert_matches_key(leaf, candidate):
+            return candidate
+    if stored.key is not None and pki.cert_matches_key(leaf, stored.key):
+        return stored.key
+    return None

@@ -1,0 +1,90 @@
+"""Is the certificate in its Secret usable? Pure inspection, and the Ready verdict from it.
+
+``Ready=True`` only while the Secret exists, is ours, holds the certificate status names (by
+fingerprint), its key matches that certificate, and it has not expired. ``inspect`` parses the
+Secret once per step; ``ready_verdict`` turns the result into Ready's (status, reason, message).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from .. import pki, policies
+from ..k8s import SecretData
+from ..models import CertificateStatus
+
+REASON_EXPIRED = "Expired"
+REASON_SECRET_DELETED = "SecretDeleted"  # noqa: S105 - a reason, not a secret
+
+
+@dataclass(frozen=True)
+class SecretState:
+    """What the target Secret holds, as far as the certificate is concerned."""
+
+    exists: bool
+    chain: pki.Chain | None = None
+    info: pki.CertInfo | None = None
+    key: pki.PrivateKey | None = None
+    key_pem: bytes | None = None
+    current: bool = False
+    """Its leaf is the certificate status says was issued (same fingerprint)."""
+    key_matches: bool = False
+
+    @property
+    def healthy(self) -> bool:
+        return self.exists and self.current and self.key_matches
+
+
+def inspect(secret: SecretData | None, fingerprint: str | None) -> SecretState:
+    """Parse the Secret's chain and key (never raises; what is unreadable counts as absent)."""
+    if secret is None:
+        return SecretState(exists=False)
+    chain = info = key = None
+    try:
+        chain = pki.order_chain(pki.parse_pem_chain(secret.data.get("tls.crt", b"")))
+        info = pki.cert_info(chain.leaf)
+    except pki.PkiError:
+        chain = info = None
+    raw = secret.data.get("tls.key")
+    try:
+        key = pki.load_private_key(raw, trusted=True) if raw else None
+    except pki.PkiError:
+        key = None
+    return SecretState(
+        exists=True,
+        chain=chain,
+        info=info,
+        key=key,
+        key_pem=raw if key is not None else None,
+        current=info is not None
+        and fingerprint is not None
+        and info.fingerprint_sha256 == fingerprint,
+        key_matches=chain is not None and key is not None and pki.cert_matches_key(chain.leaf, key),
+    )
+
+
+def expired(status: CertificateStatus, now: datetime) -> bool:
+    return status.not_after is not None and now >= status.not_after
+
+
+def ready_verdict(
+    state: SecretState, status: CertificateStatus, secret_name: str, now: datetime
+) -> tuple[bool, str, str]:
+    """Ready's (status, reason, message) from the Secret alone."""
+    if state.healthy and not expired(status, now):
+        return (
+            True,
+            policies.REASON_ISSUED,
+            f"certificate {status.cert_unique_id} is in Secret {secret_name!r}, valid until "
+            f"{status.not_after:%Y-%m-%dT%H:%M:%SZ}",
+        )
+    if state.healthy:
+        return False, REASON_EXPIRED, f"the certificate in Secret {secret_name!r} has expired"
+    if not state.exists:
+        return False, REASON_SECRET_DELETED, f"Secret {secret_name!r} does not exist"
+    return (
+        False,
+        policies.REASON_KEY_MISMATCH,
+        f"Secret {secret_name!r} does not hold the issued certificate with its key",
+    )

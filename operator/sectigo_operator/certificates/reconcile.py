@@ -1,0 +1,232 @@
+"""One step of one certificate: gather, decide, run the one job the decision names.
+
+Called by the handlers on create, spec update and resume, after every ``RetryLater`` delay, and
+by the scheduler when a renewal is due or a managed Secret changed. Level-based: the decision is
+made from what is gathered now, so a missed event or a restart changes nothing; a step that finds
+everything in order makes no SCM call and no write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .. import policies
+from ..models import SectigoCertificate
+from ..policies import EnrollPlan, SpecError
+from . import issuing
+from .context import Context, Emit
+from .gather import Inputs, gather
+from .kinds import OrderKind, kind_of
+from .outcomes import RetryLater, SecretMissing, Stalled, wait_delay
+from .readiness import REASON_EXPIRED, SecretState, inspect, ready_verdict
+from .requests import Placer, placed
+from .status import StatusWriter, Verdict, stall
+from .trigger import Action, Decision, Facts, decide
+
+
+async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: int = 0) -> None:
+    """Take the certificate one step further; raise RetryLater or Stalled, or return when done.
+
+    ``retry`` counts the consecutive RetryLater outcomes so far (Kopf's ``retry``); waits for a
+    config, a profile or a Secret back off with it.
+    """
+    inputs = await gather(ctx, body)
+    cert = inputs.cert
+    w = StatusWriter(ctx.kube, cert, inputs.now)
+    if cert.spec.import_ is not None:
+        # Never order a new certificate for a resource that asks to adopt an existing one.
+        message = (
+            "spec.import (adopting an existing SCM certificate) is not supported by this "
+            "operator version yet; nothing was ordered"
+        )
+        await stall(w, emit, policies.REASON_NOT_SUPPORTED_YET, message)
+    _warn_unsupported(cert, emit)
+    stored = inspect(inputs.secret if inputs.secret_is_ours else None, w.status.fingerprint)
+    ready = ready_verdict(stored, w.status, cert.spec.secret_name, inputs.now)
+    plan, plan_error = _plan(inputs)
+    kind = kind_of(cert.spec)
+    decision = decide(_facts(inputs, w, stored, plan, kind))
+    step = Step(ctx, w, inputs, kind, stored, ready, emit, retry)
+    try:
+        await step.run(decision, plan, plan_error)
+    except SecretMissing as exc:
+        await step.wait(policies.REASON_SECRET_MISSING, f"{exc}; waiting for it")
+
+
+def _plan(inputs: Inputs) -> tuple[EnrollPlan | None, SpecError | None]:
+    entry = inputs.entry
+    if entry is None or not entry.ready or inputs.profile_problem is not None:
+        return None, None
+    try:
+        return policies.plan_enrollment(inputs.cert.spec, entry.spec, inputs.profile_id), None
+    except SpecError as exc:
+        return None, exc
+
+
+def _facts(
+    inputs: Inputs, w: StatusWriter, stored: SecretState, plan: EnrollPlan | None, kind: OrderKind
+) -> Facts:
+    spec, secret, entry = inputs.cert.spec, inputs.secret, inputs.entry
+    auto = (
+        spec.effective_renewal(entry.spec).auto_renew
+        if entry
+        else (
+            spec.renewal.auto_renew
+            if spec.renewal and spec.renewal.auto_renew is not None
+            else True
+        )
+    )
+    return Facts(
+        spec=spec,
+        status=w.status,
+        generation=inputs.cert.metadata.generation,
+        secret_name=spec.secret_name,
+        secret_exists=secret is not None,
+        secret_is_ours=inputs.secret_is_ours,
+        secret=stored,
+        secret_labels=dict(secret.labels) if secret else {},
+        secret_annotations=dict(secret.annotations) if secret else {},
+        secret_keys=frozenset(secret.data) if secret else frozenset(),
+        plan=plan,
+        can_replace=kind.can_replace,
+        auto_renew=auto,
+        now=inputs.now,
+        uid=inputs.cert.metadata.uid or "",
+    )
+
+
+def _warn_unsupported(cert: SectigoCertificate, emit: Emit) -> None:
+    status = cert.status
+    if status is not None and status.observed_generation == cert.metadata.generation:
+        return
+    ignored = policies.unsupported_fields(
+        cert.spec,
+        {
+            "replaceRequest": status.last_replace_request_id if status else None,
+            "revokeRequest": status.last_revoke_request_id if status else None,
+        },
+    )
+    if ignored:
+        emit(
+            "Warning",
+            policies.REASON_NOT_SUPPORTED_YET,
+            f"not acted on by this operator version yet: {', '.join(ignored)}",
+        )
+
+
+class Step:
+    """The jobs a decision can name, sharing the step's inputs."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        w: StatusWriter,
+        inputs: Inputs,
+        kind: OrderKind,
+        stored: SecretState,
+        ready: Verdict,
+        emit: Emit,
+        retry: int,
+    ) -> None:
+        self.ctx, self.w, self.inputs, self.kind = ctx, w, inputs, kind
+        self.stored, self.ready, self.emit, self.retry = stored, ready, emit, retry
+
+    async def wait(self, reason: str, message: str, delay: float | None = None) -> None:
+        """Something else must happen first (config, profile, a Secret): report and retry."""
+        ready = self.ready if self.ready[0] else (False, reason, message)
+        self.w.conditions(ready=ready, issuing=(True, reason, message))
+        await self.w.flush()
+        raise RetryLater(
+            wait_delay(self.ctx.settings, self.retry) if delay is None else delay, message
+        )
+
+    async def run(
+        self, decision: Decision, plan: EnrollPlan | None, plan_error: SpecError | None
+    ) -> None:
+        w, action = self.w, decision.action
+        if action == Action.WAIT_FOREIGN_SECRET:
+            reason, message = decision.reason, decision.message
+            changed = w.status.conditions is None or not any(
+                c.type == "Ready" and c.reason == reason for c in w.status.conditions
+            )
+            w.conditions(ready=(False, reason, message))
+            await w.flush()
+            if changed:
+                self.emit("Warning", reason, message)
+            raise RetryLater(60.0, message)  # level-based: recovers once the Secret is gone
+        if action == Action.STAY_FAILED:
+            raise Stalled(decision.message)
+        if action == Action.READY:
+            w.conditions(ready=self.ready)
+            await w.flush()
+            self._schedule()
+            return
+        if action == Action.EXPIRED:
+            was = any(c.reason == REASON_EXPIRED for c in w.status.conditions or ())
+            w.conditions(ready=(False, REASON_EXPIRED, decision.message))
+            await w.flush()
+            if not was:
+                self.emit("Warning", REASON_EXPIRED, decision.message)
+            return
+        if action == Action.REWRITE:
+            assert self.stored.chain is not None and self.stored.key is not None
+            await issuing.write(
+                self.ctx, w, self.inputs, self.stored.chain, self.stored.key, self.emit
+            )
+            w.conditions(ready=self.ready)
+            await w.flush()
+            self._schedule()
+            return
+        plan = await self._require_plan(plan, plan_error)
+        entry = self.inputs.entry
+        assert entry is not None
+        placer = Placer(
+            self.ctx, w, self.inputs, plan, entry, self.kind, self.emit, self.stored, self.ready
+        )
+        known = None
+        if action == Action.RECOLLECT:
+            pass
+        elif action == Action.CONTINUE:
+            if not placed(self.inputs, self.kind):
+                known = await placer.resume()
+        else:
+            known = await placer.start(action, decision.new_key, decision.message)
+        await issuing.collect(
+            self.ctx,
+            w,
+            self.inputs,
+            placer.plan,
+            entry,
+            self.kind,
+            self.stored,
+            self.emit,
+            self.ready,
+            known,
+            recollect=action == Action.RECOLLECT,
+        )
+        self._schedule()
+
+    async def _require_plan(self, plan: EnrollPlan | None, error: SpecError | None) -> EnrollPlan:
+        inputs, spec = self.inputs, self.inputs.cert.spec
+        if error is not None:
+            await stall(self.w, self.emit, policies.REASON_INVALID_SPEC, str(error))
+        entry = inputs.entry
+        if entry is None or not entry.ready:
+            message = f"SectigoConfig {spec.config_ref.name!r} is not Ready"
+            if entry is None:
+                message += " (not found, or not checked yet)"
+            else:
+                message += f": {entry.reason}: {entry.message}"
+            await self.wait(policies.REASON_CONFIG_NOT_READY, message)
+        if inputs.profile_problem is not None:
+            await self.wait(policies.REASON_PROFILE_NOT_READY, inputs.profile_problem)
+        assert plan is not None
+        return plan
+
+    def _schedule(self) -> None:
+        """Wake the certificate when its renewal is due (or, without auto renewal, at expiry)."""
+        status, spec, entry = self.w.status, self.inputs.cert.spec, self.inputs.entry
+        auto = spec.effective_renewal(entry.spec).auto_renew if entry else True
+        when = status.renewal_time if auto else status.not_after
+        self.ctx.wake(self.w.namespace, self.w.name, when)

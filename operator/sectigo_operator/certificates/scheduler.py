@@ -1,0 +1,100 @@
+"""Wake-ups keyed on the time something is due: one timer for the whole operator.
+
+A certificate that is Ready is not polled: ``wake(namespace, name, when)`` files it under its
+renewal time (or its expiry), and one task sleeps until the earliest entry, then hands the
+certificate to the callback, with at most ``concurrency`` callbacks at once. Filing a certificate
+again replaces its entry; ``when=None`` forgets it. The heap holds one live entry per certificate
+(stale ones are skipped when popped), so memory grows with the fleet, not with time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+Callback = Callable[[str, str], Awaitable[None]]
+
+
+class Scheduler:
+    """Calls ``callback(namespace, name)`` when a filed certificate is due."""
+
+    def __init__(
+        self,
+        callback: Callback,
+        *,
+        concurrency: int = 16,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._callback = callback
+        self._clock = clock
+        self._due: dict[Key, float] = {}
+        self._heap: list[tuple[float, int, Key]] = []
+        self._seq = itertools.count()
+        self._changed = asyncio.Event()
+        self._limit = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def due(self, namespace: str, name: str) -> datetime | None:
+        ts = self._due.get((namespace, name))
+        return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+    def wake(self, namespace: str, name: str, when: datetime | None) -> None:
+        """File (or re-file, or with None forget) a certificate."""
+        key = (namespace, name)
+        if when is None:
+            self._due.pop(key, None)
+            return
+        ts = when.timestamp()
+        if self._due.get(key) == ts:
+            return
+        self._due[key] = ts
+        heapq.heappush(self._heap, (ts, next(self._seq), key))
+        if self._heap[0][2] == key:
+            self._changed.set()
+
+    def wake_now(self, namespace: str, name: str) -> None:
+        self.wake(namespace, name, self._clock())
+
+    async def run(self) -> None:
+        """Sleep until the earliest entry, fire what is due; forever (cancel to stop)."""
+        while True:
+            now = self._clock().timestamp()
+            while self._heap and self._heap[0][0] <= now:
+                ts, _, key = heapq.heappop(self._heap)
+                if self._due.get(key) != ts:
+                    continue  # re-filed or forgotten since
+                del self._due[key]
+                self._fire(key)
+            self._changed.clear()
+            timeout = None if not self._heap else max(0.0, self._heap[0][0] - now)
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    def _fire(self, key: Key) -> None:
+        async def call() -> None:
+            async with self._limit:
+                try:
+                    await self._callback(*key)
+                except Exception:  # one certificate's failure must not stop the timer
+                    logger.exception("wake-up of %s/%s failed", *key)
+
+        task = asyncio.get_running_loop().create_task(call())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

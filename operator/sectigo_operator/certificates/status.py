@@ -1,0 +1,211 @@
+"""The certificate's status in memory, written with one merge patch per step.
+
+Status is the hand-off between steps (and between operator processes): the enrollment marker,
+the SCM ids, the state history and the conditions. ``StatusWriter`` collects the changes of a
+step; ``flush`` writes them, and only when something changed, so a step that finds everything in
+order writes nothing. ``stall`` and ``scm_failure`` are the two ways a step reports a problem.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NoReturn
+
+from .. import policies
+from ..models import (
+    CertificateState,
+    CertificateStatus,
+    Condition,
+    ConditionStatus,
+    Enrollment,
+    SectigoCertificate,
+    append_history,
+    find_condition,
+    set_condition,
+    status_patch,
+)
+from ..models import ScmError as StatusError
+from ..scm import ScmAuthenticationError, ScmError, ScmPermanentError
+from .context import Context, Emit, KubeApi
+from .outcomes import RetryLater, Stalled
+
+PLURAL = SectigoCertificate.crd.plural
+
+Verdict = tuple[bool, str, str]
+"""A condition's (status, reason, message)."""
+
+
+class StatusWriter:
+    """The certificate's status in memory, written to the API with one merge patch per step."""
+
+    def __init__(self, kube: KubeApi, cert: SectigoCertificate, now: datetime) -> None:
+        self.kube = kube
+        self.namespace = cert.metadata.namespace or ""
+        self.name = cert.metadata.name
+        self.generation = cert.metadata.generation
+        self.limit = cert.spec.history_limit
+        self.config_name = cert.spec.config_ref.name
+        self.status = cert.status or CertificateStatus()
+        self.now = now
+        self._written = self.status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        self.cleared: set[str] = set()
+        """camelCase status fields to delete with the next flush."""
+
+    def record(self, state: CertificateState, message: str | None = None) -> None:
+        """Set ``state`` and append it to the history when it changed."""
+        if self.status.state != state:
+            self.status.history = append_history(
+                self.status.history,
+                state.value,
+                self.now,
+                message,
+                self.limit,
+            )
+        self.status.state = state
+
+    def conditions(
+        self, *, ready: Verdict, issuing: Verdict | None = None, stalled: Verdict | None = None
+    ) -> None:
+        """Set Ready, Issuing and Stalled; an unset one is False, with its own reason.
+
+        Issuing and Stalled only repeat Ready's message when they are True: a False condition
+        just says it does not apply.
+        """
+        for type_, value in (("Ready", ready), ("Issuing", issuing), ("Stalled", stalled)):
+            flag, reason, message = value or (False, _idle_reason(type_), _idle_message(type_))
+            self._condition(type_, flag, reason, message)
+
+    def _condition(self, type_: str, flag: bool, reason: str, message: str) -> None:
+        wanted = ConditionStatus.TRUE if flag else ConditionStatus.FALSE
+        old = find_condition(self.status.conditions, type_)
+        if (
+            old is not None
+            and old.status == wanted
+            and old.reason == reason
+            and old.message == message[:1024]
+            and old.observed_generation == self.generation
+        ):
+            return
+        self.status.conditions = set_condition(
+            self.status.conditions,
+            Condition(
+                type=type_,
+                status=wanted,
+                reason=reason,
+                message=message[:1024],
+                observed_generation=self.generation,
+            ),
+            self.now,
+        )
+
+    def error(self, exc: ScmError | None) -> None:
+        if exc is None:
+            if self.status.last_error is not None:
+                self.status.last_error = None
+                self.cleared.add("lastError")
+            return
+        self.status.last_error = StatusError(
+            code=exc.code,
+            description=(exc.description or str(exc))[:1024],
+            http_status=exc.http_status,
+            timestamp=self.now,
+        )
+
+    def clear(self, *fields: str) -> None:
+        """Delete camelCase status fields with the next flush."""
+        self.cleared.update(fields)
+
+    @property
+    def dirty(self) -> bool:
+        self.status.observed_generation = self.generation
+        now = self.status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return bool(self.cleared) or now != self._written
+
+    async def flush(self) -> None:
+        """Write the status (one merge patch) if it changed since it was read or last written."""
+        if not self.dirty:
+            return
+        cleared = sorted(self.cleared)
+        await self.kube.patch_status(
+            PLURAL, self.namespace, self.name, status_patch(self.status, clear=cleared)
+        )
+        self._written = self.status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        self.cleared.clear()
+
+    def forget_order(self) -> None:
+        """Drop the order ids (a failed order, or one whose certificate is gone for good)."""
+        status = self.status
+        status.ssl_id = status.renew_id = status.order_number = status.backend_cert_id = None
+        status.cert_unique_id = status.collect_started_at = status.scm_status = None
+        self.clear(
+            "sslId",
+            "renewId",
+            "orderNumber",
+            "backendCertId",
+            "certUniqueId",
+            "collectStartedAt",
+            "scmStatus",
+        )
+        attempt = status.enrollment.attempt if status.enrollment else 0
+        status.enrollment = Enrollment(marker="", attempt=attempt or 0)
+
+
+def _idle_reason(type_: str) -> str:
+    return {"Issuing": "NotIssuing", "Stalled": "NotStalled"}.get(type_, "Unknown")
+
+
+def _idle_message(type_: str) -> str:
+    return {
+        "Issuing": "no SCM operation in progress",
+        "Stalled": "nothing needs a person",
+    }.get(type_, "")
+
+
+async def stall(
+    w: StatusWriter, emit: Emit, reason: str, message: str, error: ScmError | None = None
+) -> NoReturn:
+    """Report what only a person can fix (Ready False, Stalled True, a Warning Event)."""
+    if error is not None:
+        w.error(error)
+    w.conditions(ready=(False, reason, message), stalled=(True, reason, message))
+    await w.flush()
+    emit("Warning", reason, message)
+    raise Stalled(message)
+
+
+async def scm_failure(
+    ctx: Context, w: StatusWriter, emit: Emit, exc: ScmError, doing: str, ready: Verdict
+) -> NoReturn:
+    """Record an SCM failure and raise RetryLater with backoff (or Stalled).
+
+    Rejected credentials are the config's problem, not the certificate's: the certificate waits
+    (the config is re-checked and reports it) and recovers once the Secret is fixed. ``ready``
+    is what Ready says meanwhile (True while a valid certificate is still in the Secret).
+    """
+    if isinstance(exc, ScmAuthenticationError):
+        ctx.configs.mark_failed(w.namespace, w.config_name, exc)
+        message = f"SCM rejected the credentials while {doing}: {exc}; waiting for the config"
+        w.error(exc)
+        reason = policies.REASON_CONFIG_NOT_READY
+        w.conditions(ready=_keep(ready, reason, message), issuing=(True, reason, message))
+        await w.flush()
+        raise RetryLater(ctx.settings.wait_config_max_delay, message)
+    if isinstance(exc, ScmPermanentError):
+        await stall(w, emit, policies.REASON_SCM_ERROR, f"SCM error while {doing}: {exc}", exc)
+    attempts = (w.status.failed_attempts or 0) + 1
+    w.status.failed_attempts = attempts
+    w.error(exc)
+    message = f"SCM error while {doing}: {exc}; retrying"
+    reason = policies.REASON_SCM_UNAVAILABLE
+    w.conditions(ready=_keep(ready, reason, message), issuing=(True, reason, message))
+    await w.flush()
+    emit("Warning", reason, message)
+    delay = policies.backoff(attempts, base=2.0, cap=ctx.settings.retry_max_delay)
+    if exc.retry_after:
+        delay = max(delay, exc.retry_after)
+    raise RetryLater(delay, message)
+
+
+def _keep(ready: Verdict, reason: str, message: str) -> Verdict:
+    """Ready stays True (with its own message) while the Secret holds a valid certificate."""
+    return ready if ready[0] else (False, reason, message)

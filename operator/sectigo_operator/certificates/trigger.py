@@ -1,0 +1,299 @@
+"""Does the certificate need SCM, and which operation? A chain of pure, named checks.
+
+Each check looks at the gathered inputs (``Facts``) and either passes or answers a ``Decision``:
+an action, a CamelCase reason and a message for status and Events. The first check that answers
+wins, so the order of ``CHECKS`` is the priority (the spec-change table in docs/api.md follows
+it). Nothing here does I/O or reads the clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from .. import policies
+from ..models import CertificateSpec, CertificateState, CertificateStatus
+from ..models.certificate import OUTPUT_FORMAT_KEYS, RotationPolicy
+from ..policies import EnrollPlan
+from ..settings import ANNOTATION_CERT_UNIQUE_ID
+from .readiness import SecretState, expired
+
+
+class Action(StrEnum):
+    """What the step does."""
+
+    WAIT_FOREIGN_SECRET = "WaitForeignSecret"  # noqa: S105 - an action, not a secret
+    CONTINUE = "Continue"
+    """An operation is in flight: place it (if not yet) or collect it."""
+    STAY_FAILED = "StayFailed"
+    ORDER = "Order"
+    """A new order (first issuance, or what a replace cannot do)."""
+    REPLACE = "Replace"
+    RENEW = "Renew"
+    RECOLLECT = "Recollect"
+    REWRITE = "Rewrite"
+    """Write the Secret again from what it holds (template, outputs): no SCM call."""
+    EXPIRED = "Expired"
+    READY = "Ready"
+
+
+IN_FLIGHT = frozenset(
+    {
+        CertificateState.ENROLLING,
+        CertificateState.RENEWING,
+        CertificateState.REPLACING,
+        CertificateState.APPLIED,
+        CertificateState.REQUESTED,
+        CertificateState.TIMED_OUT_STATE_SAVED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str
+    message: str
+    new_key: bool = True
+    """For ORDER, RENEW and REPLACE: use a new key (else the key in the Secret)."""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The pure view of one step's inputs."""
+
+    spec: CertificateSpec
+    status: CertificateStatus
+    generation: int | None
+    secret_name: str
+    secret_exists: bool
+    secret_is_ours: bool
+    secret: SecretState
+    secret_labels: dict[str, str]
+    secret_annotations: dict[str, str]
+    secret_keys: frozenset[str]
+    plan: EnrollPlan | None
+    """None while the config is not Ready or the spec cannot be planned (checks needing it pass)."""
+    can_replace: bool
+    auto_renew: bool
+    now: datetime
+    uid: str = ""
+
+    @property
+    def rotate(self) -> bool:
+        """A new key at renewal and replacement (``rotationPolicy``, default Always)."""
+        if self.spec.private_key_secret_ref is not None:
+            return False
+        pk = self.spec.private_key
+        return (pk.rotation_policy if pk and pk.rotation_policy else RotationPolicy.ALWAYS) == (
+            RotationPolicy.ALWAYS
+        )
+
+    @property
+    def user_key(self) -> bool:
+        return self.spec.private_key_secret_ref is not None
+
+
+Check = Callable[[Facts], Decision | None]
+
+
+def foreign_secret(f: Facts) -> Decision | None:
+    if f.secret_exists and not f.secret_is_ours:
+        return Decision(
+            Action.WAIT_FOREIGN_SECRET,
+            policies.REASON_SECRET_NOT_MANAGED,
+            f"Secret {f.secret_name!r} exists and is not managed by this certificate; the "
+            "operator never overwrites it. Delete it or choose another spec.secretName.",
+        )
+    return None
+
+
+def operation_in_flight(f: Facts) -> Decision | None:
+    enrollment = f.status.enrollment
+    if f.status.state in IN_FLIGHT and enrollment is not None and enrollment.marker:
+        return Decision(Action.CONTINUE, "InFlight", "an SCM operation is in flight")
+    return None
+
+
+def order_failed(f: Facts) -> Decision | None:
+    if f.status.state != CertificateState.FAILED:
+        return None
+    if f.status.observed_generation == f.generation:
+        return Decision(Action.STAY_FAILED, policies.REASON_ORDER_FAILED, "the last order failed")
+    return Decision(Action.ORDER, "SpecChanged", "the spec changed after a failed order")
+
+
+def not_issued(f: Facts) -> Decision | None:
+    if f.status.fingerprint is None:
+        return Decision(Action.ORDER, "NotIssued", "no certificate has been issued yet")
+    return None
+
+
+def _key_gone(f: Facts, what: str) -> Decision:
+    """The Secret's key is gone: a replace with a new key where SCM allows it, else an order."""
+    if f.user_key:
+        return Decision(Action.RECOLLECT, "SecretDrift", f"{what}; restoring it from SCM", False)
+    if f.can_replace:
+        return Decision(Action.REPLACE, "SecretDrift", f"{what}; replacing with a new key")
+    return Decision(Action.ORDER, "SecretDrift", f"{what}; ordering anew with a new key")
+
+
+def secret_deleted(f: Facts) -> Decision | None:
+    if not f.secret_exists:
+        return _key_gone(f, f"Secret {f.secret_name!r} was deleted")
+    return None
+
+
+def secret_edited(f: Facts) -> Decision | None:
+    s = f.secret
+    if s.current and s.key_matches:
+        return None
+    if s.current:  # the certificate is ours, the key is not its key
+        return _key_gone(f, f"the key in Secret {f.secret_name!r} was changed")
+    if s.key is not None and not s.key_matches and s.chain is not None:
+        return _key_gone(f, f"Secret {f.secret_name!r} holds a certificate and key that differ")
+    return Decision(
+        Action.RECOLLECT,
+        "SecretDrift",
+        f"the certificate in Secret {f.secret_name!r} was changed; collecting it again",
+        False,
+    )
+
+
+def names_changed(f: Facts) -> Decision | None:
+    if f.secret.info is None:
+        return None
+    drift = policies.spec_drift(f.secret.info, f.spec)
+    if not drift:
+        return None
+    message = "; ".join(drift)
+    if f.can_replace:
+        return Decision(Action.REPLACE, "NamesChanged", message, f.rotate)
+    return Decision(Action.ORDER, "NamesChanged", message)
+
+
+def key_changed(f: Facts) -> Decision | None:
+    if f.plan is None or f.user_key or f.secret.info is None:
+        return None
+    if f.spec.csr is not None or f.spec.csr_secret_ref is not None:
+        return None
+    have, want = f.secret.info.key_spec, f.plan.key_spec
+    if have is None or have == want:
+        return None
+    message = f"spec.privateKey asks for {want}, the certificate has {have}"
+    if f.can_replace:
+        return Decision(Action.REPLACE, "KeyChanged", message)
+    return Decision(Action.ORDER, "KeyChanged", message)
+
+
+def profile_changed(f: Facts) -> Decision | None:
+    if f.plan is None:
+        return None
+    problems = []
+    if f.status.ordered_cert_type is not None and f.status.ordered_cert_type != f.plan.cert_type:
+        problems.append(
+            f"profile {f.plan.cert_type} differs from the ordered {f.status.ordered_cert_type}"
+        )
+    if f.status.ordered_term is not None and f.status.ordered_term != f.plan.term:
+        problems.append(f"term {f.plan.term} differs from the ordered {f.status.ordered_term}")
+    if not problems:
+        return None
+    return Decision(Action.ORDER, "ProfileChanged", "; ".join(problems))
+
+
+def renew_requested(f: Facts) -> Decision | None:
+    request = f.spec.renew_request
+    if request is None or request.id == f.status.last_renew_request_id:
+        return None
+    return Decision(
+        Action.RENEW, "RenewRequested", f"spec.renewRequest.id {request.id!r}", f.rotate
+    )
+
+
+def certificate_expired(f: Facts) -> Decision | None:
+    if not expired(f.status, f.now):
+        return None
+    if f.auto_renew:
+        return Decision(Action.RENEW, "Expired", "the certificate expired; renewing", f.rotate)
+    return Decision(
+        Action.EXPIRED,
+        "Expired",
+        f"the certificate expired at {f.status.not_after:%Y-%m-%dT%H:%M:%SZ} and automatic "
+        "renewal is off",
+    )
+
+
+def renewal_due(f: Facts) -> Decision | None:
+    due = f.status.renewal_time
+    if not f.auto_renew or due is None or f.now < due:
+        return None
+    return Decision(
+        Action.RENEW, "RenewalDue", f"renewal time {due:%Y-%m-%dT%H:%M:%SZ} reached", f.rotate
+    )
+
+
+def outputs_outdated(f: Facts) -> Decision | None:
+    template = f.spec.secret_template
+    missing = []
+    for key, value in ((template.labels or {}) if template else {}).items():
+        if f.secret_labels.get(key) != value:
+            missing.append(f"label {key}")
+    for key, value in ((template.annotations or {}) if template else {}).items():
+        if f.secret_annotations.get(key) != value:
+            missing.append(f"annotation {key}")
+    wanted = {OUTPUT_FORMAT_KEYS[o.type] for o in f.spec.additional_output_formats or ()}
+    extra = (set(OUTPUT_FORMAT_KEYS.values()) & f.secret_keys) - wanted
+    absent = wanted - f.secret_keys
+    if absent:
+        missing.append("keys " + ", ".join(sorted(absent)))
+    if extra:
+        missing.append("no longer wanted keys " + ", ".join(sorted(extra)))
+    if f.secret_annotations.get(ANNOTATION_CERT_UNIQUE_ID) != (f.status.cert_unique_id or ""):
+        missing.append("annotations")
+    if not missing:
+        return None
+    return Decision(Action.REWRITE, "SecretOutdated", "Secret lacks " + "; ".join(missing))
+
+
+CHECKS: Sequence[Check] = (
+    foreign_secret,
+    operation_in_flight,
+    order_failed,
+    not_issued,
+    secret_deleted,
+    secret_edited,
+    names_changed,
+    key_changed,
+    profile_changed,
+    renew_requested,
+    certificate_expired,
+    renewal_due,
+    outputs_outdated,
+)
+
+
+def decide(facts: Facts, checks: Sequence[Check] = CHECKS) -> Decision:
+    """The first check's answer, or READY."""
+    for check in checks:
+        decision = check(facts)
+        if decision is not None:
+            return decision
+    return Decision(Action.READY, policies.REASON_ISSUED, "the certificate is in its Secret")
+
+
+def jittered_renewal_time(
+    not_before: datetime, not_after: datetime, window_days: int, uid: str
+) -> datetime:
+    """Renewal time with a deterministic per-certificate jitter.
+
+    The base is ``policies.renewal_time`` (the start of the expiry window); the jitter moves it
+    later by up to a fifth of the window, by a hash of the certificate's uid, so that a fleet
+    issued together does not renew together, and still renews well before expiry.
+    """
+    base = policies.renewal_time(not_before, not_after, window_days)
+    window = not_after - base
+    fraction = int.from_bytes(hashlib.sha256(uid.encode()).digest()[:4], "big") / 2**32
+    return base + timedelta(seconds=int(window.total_seconds() * fraction / 5))
