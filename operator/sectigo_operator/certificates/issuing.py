@@ -38,6 +38,10 @@ from .status import StatusWriter, Verdict, scm_failure, stall
 from .trigger import jittered_renewal_time
 
 
+class KeyGone(Exception):
+    """Collected again, but no key at hand matches the certificate (the Secret's was edited)."""
+
+
 def secret_payload(
     spec: CertificateSpec,
     status: CertificateStatus,
@@ -160,6 +164,8 @@ async def collect(
             w, emit, policies.REASON_SCM_ERROR, f"SCM returned an unusable certificate: {exc}"
         )
     key = await key_for(inputs, chain.leaf, stored, known)
+    if key is None and recollect:
+        raise KeyGone()
     if key is None:
         message = (
             f"the private key of order {status.cert_unique_id} is gone (its pending-key Secret "

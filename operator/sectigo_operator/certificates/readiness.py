@@ -42,7 +42,11 @@ def inspect(secret: SecretData | None, fingerprint: str | None) -> SecretState:
         return SecretState(exists=False)
     chain = info = key = None
     try:
-        chain = pki.order_chain(pki.parse_pem_chain(secret.data.get("tls.crt", b"")))
+        certs = pki.parse_pem_chain(secret.data.get("tls.crt", b""))
+        if secret.data.get("ca.crt"):  # the root, which tls.crt leaves out
+            known = set(certs)
+            certs += [c for c in pki.parse_pem_chain(secret.data["ca.crt"]) if c not in known]
+        chain = pki.order_chain(certs)
         info = pki.cert_info(chain.leaf)
     except pki.PkiError:
         chain = info = None

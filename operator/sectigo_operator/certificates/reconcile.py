@@ -22,7 +22,7 @@ from .outcomes import RetryLater, SecretMissing, Stalled, wait_delay
 from .readiness import REASON_EXPIRED, SecretState, inspect, ready_verdict
 from .requests import Placer, placed
 from .status import StatusWriter, Verdict, stall
-from .trigger import Action, Decision, Facts, decide
+from .trigger import Action, Decision, Facts, decide, key_gone
 
 
 async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: int = 0) -> None:
@@ -46,8 +46,9 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: in
     ready = ready_verdict(stored, w.status, cert.spec.secret_name, inputs.now)
     plan, plan_error = _plan(inputs)
     kind = kind_of(cert.spec)
-    decision = decide(_facts(inputs, w, stored, plan, kind))
-    step = Step(ctx, w, inputs, kind, stored, ready, emit, retry)
+    facts = _facts(inputs, w, stored, plan, kind)
+    decision = decide(facts)
+    step = Step(ctx, w, inputs, kind, stored, ready, emit, retry, facts)
     try:
         await step.run(decision, plan, plan_error)
     except SecretMissing as exc:
@@ -128,7 +129,9 @@ class Step:
         ready: Verdict,
         emit: Emit,
         retry: int,
+        facts: Facts,
     ) -> None:
+        self.facts = facts
         self.ctx, self.w, self.inputs, self.kind = ctx, w, inputs, kind
         self.stored, self.ready, self.emit, self.retry = stored, ready, emit, retry
 
@@ -186,8 +189,30 @@ class Step:
         )
         known = None
         if action == Action.RECOLLECT:
-            pass
-        elif action == Action.CONTINUE:
+            try:
+                await issuing.collect(
+                    self.ctx,
+                    w,
+                    self.inputs,
+                    None,
+                    entry,
+                    self.kind,
+                    self.stored,
+                    self.emit,
+                    self.ready,
+                    recollect=True,
+                )
+            except issuing.KeyGone:
+                name = self.inputs.cert.spec.secret_name
+                gone = key_gone(
+                    self.facts, f"the key in Secret {name!r} does not match its certificate"
+                )
+                if gone.action == Action.RECOLLECT:  # the user's key: nothing we can replace
+                    await stall(w, self.emit, policies.REASON_KEY_MISMATCH, gone.message)
+                await self.run(gone, plan, None)
+            self._schedule()
+            return
+        if action == Action.CONTINUE:
             if not placed(self.inputs, self.kind):
                 known = await placer.resume()
         else:
@@ -203,7 +228,6 @@ class Step:
             self.emit,
             self.ready,
             known,
-            recollect=action == Action.RECOLLECT,
         )
         self._schedule()
 

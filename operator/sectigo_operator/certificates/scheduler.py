@@ -5,6 +5,10 @@ renewal time (or its expiry), and one task sleeps until the earliest entry, then
 certificate to the callback, with at most ``concurrency`` callbacks at once. Filing a certificate
 again replaces its entry; ``when=None`` forgets it. The heap holds one live entry per certificate
 (stale ones are skipped when popped), so memory grows with the fleet, not with time.
+
+The timer task starts at the first ``wake``, from inside a Kopf handler, so that it (and the
+steps it runs) inherit Kopf's context: ``kopf.event`` needs it. A callback that fails with an
+unexpected error is tried again after ``retry_after`` seconds.
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ class Scheduler:
         *,
         concurrency: int = 16,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        retry_after: float = 60.0,
     ) -> None:
+        self._retry_after = retry_after
+        self._task: asyncio.Task[None] | None = None
         self._callback = callback
         self._clock = clock
         self._due: dict[Key, float] = {}
@@ -59,6 +66,8 @@ class Scheduler:
             return
         self._due[key] = ts
         heapq.heappush(self._heap, (ts, next(self._seq), key))
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.run())
         if self._heap[0][2] == key:
             self._changed.set()
 
@@ -88,13 +97,22 @@ class Scheduler:
                 try:
                     await self._callback(*key)
                 except Exception:  # one certificate's failure must not stop the timer
-                    logger.exception("wake-up of %s/%s failed", *key)
+                    logger.exception("wake-up of %s/%s failed; trying again later", *key)
+                    if key not in self._due:
+                        self.wake(
+                            *key,
+                            datetime.fromtimestamp(
+                                self._clock().timestamp() + self._retry_after, UTC
+                            ),
+                        )
 
         task = asyncio.get_running_loop().create_task(call())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -153,14 +153,19 @@ def secret_edited(f: Facts) -> Decision | None:
         return None
     if s.current:  # the certificate is ours, the key is not its key
         return _key_gone(f, f"the key in Secret {f.secret_name!r} was changed")
-    if s.key is not None and not s.key_matches and s.chain is not None:
-        return _key_gone(f, f"Secret {f.secret_name!r} holds a certificate and key that differ")
+    # The certificate was changed: collecting it again is free at SCM. If the key turns out
+    # not to match either, the step falls back to `key_gone` (``Step.recollect``).
     return Decision(
         Action.RECOLLECT,
         "SecretDrift",
         f"the certificate in Secret {f.secret_name!r} was changed; collecting it again",
         False,
     )
+
+
+def key_gone(f: Facts, what: str) -> Decision:
+    """The Secret's key is gone: a replace with a new key where SCM allows it, else an order."""
+    return _key_gone(f, what)
 
 
 def names_changed(f: Facts) -> Decision | None:
@@ -265,9 +270,9 @@ CHECKS: Sequence[Check] = (
     not_issued,
     secret_deleted,
     secret_edited,
+    profile_changed,
     names_changed,
     key_changed,
-    profile_changed,
     renew_requested,
     certificate_expired,
     renewal_due,

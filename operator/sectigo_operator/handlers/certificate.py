@@ -26,6 +26,9 @@ from ..models import GROUP, VERSION
 PLURAL = "sectigocertificates"
 logger = logging.getLogger(__name__)
 _locks: dict[tuple[str, str], asyncio.Lock] = {}
+_woken: set[tuple[str, str]] = set()
+"""Certificates a wake-up step ran for since Kopf last handled them: Kopf's body may predate
+what that step wrote, so Kopf's next step reads the object again."""
 
 
 def _lock(namespace: str, name: str) -> asyncio.Lock:
@@ -44,11 +47,22 @@ def _emitter(body: Any) -> Any:
     return emit
 
 
-async def _step(ctx: Context, body: Any, retry: int) -> None:
-    namespace, name = body["metadata"].get("namespace", ""), body["metadata"]["name"]
+async def _step(
+    ctx: Context, namespace: str, name: str, body: Any | None, retry: int, *, woken: bool
+) -> None:
+    """One step under the certificate's lock, on a body read after the lock was taken."""
+    key = (namespace, name)
     lock = _lock(namespace, name)
     try:
         async with lock:
+            if body is None or key in _woken:
+                body = await ctx.kube.get_object(PLURAL, namespace, name)
+                if body is None or body.get("metadata", {}).get("deletionTimestamp"):
+                    return
+            if woken:
+                _woken.add(key)
+            else:
+                _woken.discard(key)
             await reconcile(ctx, body, _emitter(body), retry)
     finally:
         _release(namespace, name, lock)
@@ -60,7 +74,8 @@ async def _step(ctx: Context, body: Any, retry: int) -> None:
 async def on_change(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
     ctx: Context = memo.context
     try:
-        await _step(ctx, body, retry)
+        namespace, name = body.metadata.namespace or "", body.metadata.name or ""
+        await _step(ctx, namespace, name, body, retry, woken=False)
     except RetryLater as exc:
         raise kopf.TemporaryError(str(exc), delay=exc.delay) from None
     except Stalled as exc:
@@ -74,7 +89,9 @@ async def on_change(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> N
 async def on_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Forget a deleted certificate's wake-up (no finalizer: deletion never waits for us)."""
     ctx: Context = memo.context
-    ctx.wake(body.metadata.namespace or "", body.metadata.name or "", None)
+    namespace, name = body.metadata.namespace or "", body.metadata.name or ""
+    ctx.wake(namespace, name, None)
+    _woken.discard((namespace, name))
 
 
 async def wake(
@@ -83,10 +100,7 @@ async def wake(
     """The scheduler's callback: one step for a certificate that is due."""
     key = (namespace, name)
     try:
-        body = await ctx.kube.get_object(PLURAL, namespace, name)
-        if body is None or body.get("metadata", {}).get("deletionTimestamp"):
-            return
-        await _step(ctx, body, retries.get(key, 0))
+        await _step(ctx, namespace, name, None, retries.get(key, 0), woken=True)
         retries.pop(key, None)
     except RetryLater as exc:
         retries[key] = retries.get(key, 0) + 1

@@ -70,15 +70,13 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.context = context
     memo.kube = kube
     memo.scheduler = scheduler
-    memo.scheduler_task = asyncio.get_running_loop().create_task(scheduler.run())
 
 
 @kopf.on.cleanup(id="cleanup")
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    task: asyncio.Task[None] | None = getattr(memo, "scheduler_task", None)
-    if task is not None:
-        task.cancel()
-        await memo.scheduler.close()
+    scheduler: Scheduler | None = getattr(memo, "scheduler", None)
+    if scheduler is not None:
+        await scheduler.close()
     context: Context | None = getattr(memo, "context", None)
     if context is not None:
         await context.configs.close()

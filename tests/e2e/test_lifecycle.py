@@ -1,0 +1,350 @@
+"""Certificate lifecycle end to end (issue 9): renewal, Secret drift, spec changes, outputs.
+
+Real control plane, sandbox SCM and the operator as a process. Renewal windows are reached with
+the sandbox's ``lifetimeSeconds`` setting (certificates valid for seconds, not days); every wait
+polls the API with a deadline.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    load_der_private_key,
+    pkcs12,
+)
+from tests.fixtures.cluster import Cluster, wait_for
+from tests.fixtures.operator import (
+    CERT,
+    OperatorProcess,
+    apply,
+    certificate,
+    check_secret,
+    cond,
+    enroll_calls,
+    get,
+    history,
+    issued_pair,
+    secret_data,
+    wait_condition,
+)
+
+from sectigo_operator import pki
+from sectigo_operator.sandbox.testing import SandboxHandle
+
+pytestmark = pytest.mark.cluster
+
+SSL_RENEW = "POST /api/ssl/v1/renewById/*"
+
+
+def calls(sandbox: SandboxHandle, prefix: str) -> int:
+    """SCM calls whose endpoint starts with ``prefix`` (method and path)."""
+    counted = sandbox.counters()["callsByEndpoint"]
+    return sum(int(n) for endpoint, n in counted.items() if endpoint.startswith(prefix))
+
+
+def serial_of(cluster: Cluster, namespace: str, secret: str, sandbox: SandboxHandle) -> str:
+    return issued_pair(cluster, namespace, secret, sandbox)[0].serial_number
+
+
+class SecretSampler:
+    """Reads a Secret in a loop and records every state it sees (missing, or key mismatch)."""
+
+    def __init__(self, cluster: Cluster, namespace: str, name: str) -> None:
+        self.cluster, self.namespace, self.name = cluster, namespace, name
+        self.samples = 0
+        self.problems: list[str] = []
+        self.serials: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            result = self.cluster.kubectl(
+                "get", "secret", self.name, "-n", self.namespace, "-o", "json", check=False
+            )
+            self.samples += 1
+            if result.returncode != 0:
+                self.problems.append("missing")
+                continue
+            data = {k: base64.b64decode(v) for k, v in json.loads(result.stdout)["data"].items()}
+            leaf = pki.order_chain(pki.parse_pem_chain(data["tls.crt"])).leaf
+            key = pki.load_private_key(data["tls.key"])
+            if not pki.cert_matches_key(leaf, key):
+                self.problems.append("mismatch")
+            self.serials.add(pki.cert_info(leaf).serial_number)
+
+    def __enter__(self) -> SecretSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+
+def test_automatic_renewal_once_with_a_new_key_and_the_secret_always_whole(
+    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
+) -> None:
+    sandbox_scm.update_settings(lifetimeSeconds=30)
+    apply(cluster, namespace, certificate("auto", commonName="auto.example.com"))
+    first = wait_condition(cluster, namespace, CERT, "auto")
+    sandbox_scm.update_settings(lifetimeSeconds=0)  # the renewal gets a normal term
+    old_info, old_key = issued_pair(cluster, namespace, "auto-tls", sandbox_scm)
+    assert first["status"]["renewalTime"] < first["status"]["notAfter"]
+
+    with SecretSampler(cluster, namespace, "auto-tls") as sampler:
+
+        def renewed() -> dict[str, Any] | None:
+            obj = get(cluster, namespace, CERT, "auto")
+            done = obj["status"].get("serialNumber") != old_info.serial_number
+            return obj if done and cond(obj, "Ready")["status"] == "True" else None
+
+        obj = wait_for(renewed, timeout=60, what="renewal")
+    assert sampler.samples > 3 and sampler.problems == []
+    assert len(sampler.serials) == 2  # the old pair, then the new pair; never anything else
+
+    info, key = issued_pair(cluster, namespace, "auto-tls", sandbox_scm)
+    assert info.serial_number == obj["status"]["serialNumber"]
+    assert pki.private_key_to_pem(key) != pki.private_key_to_pem(old_key)  # rotationPolicy Always
+    assert (info.not_after - info.not_before).days == 365
+    assert history(obj)[-3:] == ["Renewing", "Applied", "Issued"]
+    assert obj["status"]["sslId"] != first["status"]["sslId"]  # renewById: a new order
+    assert sandbox_scm.counters()["renewals"] == 1
+    assert enroll_calls(sandbox_scm) == 1
+    orders = sandbox_scm.orders(common_name="auto.example.com")
+    assert [o["renewedFrom"] for o in orders if o["renewedFrom"]] == [first["status"]["sslId"]]
+    assert not any(
+        s["metadata"]["name"].endswith("pending-key")
+        for s in cluster.get_json("secrets", "-n", namespace)["items"]
+    )
+
+
+def test_renewal_survives_a_sigkill_right_after_the_renew_call(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_operator: OperatorProcess,
+) -> None:
+    """The renew answer is lost (the operator dies before recording it): one renewal, adopted."""
+    sandbox_scm.update_settings(lifetimeSeconds=20)
+    apply(cluster, namespace, certificate("crash", commonName="crash.example.com"))
+    first = wait_condition(cluster, namespace, CERT, "crash")
+    sandbox_scm.update_settings(lifetimeSeconds=0)
+    sandbox_scm.inject_fault("response_lost", "/api/ssl/v1/renewById/*")
+    wait_for(lambda: sandbox_scm.counters()["renewals"] == 1, timeout=60, what="renew call")
+    scm_operator.kill()
+    scm_operator.start()
+
+    def renewed() -> dict[str, Any] | None:
+        obj = get(cluster, namespace, CERT, "crash")
+        new = obj["status"].get("sslId") != first["status"]["sslId"]
+        return obj if new and cond(obj, "Ready")["status"] == "True" else None
+
+    obj = wait_for(renewed, timeout=60, what="adopted renewal")
+    assert sandbox_scm.counters()["renewals"] == 1
+    assert calls(sandbox_scm, "POST /api/ssl/v1/renewById") == 1
+    info = check_secret(cluster, namespace, "crash-tls", sandbox_scm)
+    assert info.serial_number == obj["status"]["serialNumber"]
+
+
+def test_renew_request_acts_once_per_id(
+    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
+) -> None:
+    apply(cluster, namespace, certificate("manual", commonName="manual.example.com"))
+    first = wait_condition(cluster, namespace, CERT, "manual")
+    wanted = certificate("manual", commonName="manual.example.com", renewRequest={"id": "r1"})
+    apply(cluster, namespace, wanted)
+
+    def renewed() -> dict[str, Any] | None:
+        obj = get(cluster, namespace, CERT, "manual")
+        done = obj["status"].get("lastRenewRequestId") == "r1"
+        return obj if done and cond(obj, "Ready")["status"] == "True" else None
+
+    obj = wait_for(renewed, timeout=30, what="renew request r1")
+    for _ in range(2):  # the same manifest again: nothing to do
+        apply(cluster, namespace, wanted)
+    wait_condition(cluster, namespace, CERT, "manual")
+    assert (
+        get(cluster, namespace, CERT, "manual")["status"]["serialNumber"]
+        == (obj["status"]["serialNumber"])
+    )
+    assert obj["status"]["serialNumber"] != first["status"]["serialNumber"]
+    assert sandbox_scm.counters()["renewals"] == 1
+    assert enroll_calls(sandbox_scm) == 1
+
+
+def test_expired_without_auto_renewal_is_not_ready(
+    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
+) -> None:
+    sandbox_scm.update_settings(lifetimeSeconds=8)
+    apply(
+        cluster,
+        namespace,
+        certificate("lapse", commonName="lapse.example.com", renewal={"autoRenew": False}),
+    )
+    wait_condition(cluster, namespace, CERT, "lapse")
+    obj = wait_condition(cluster, namespace, CERT, "lapse", "Ready", "False", "Expired", 30)
+    assert "automatic renewal is off" in cond(obj, "Ready")["message"]
+    assert sandbox_scm.counters()["renewals"] == 0
+    assert enroll_calls(sandbox_scm) == 1
+
+
+def test_deleted_secret_is_back_within_seconds_without_a_new_order(
+    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
+) -> None:
+    apply(cluster, namespace, certificate("gone", commonName="gone.example.com"))
+    first = wait_condition(cluster, namespace, CERT, "gone")
+    cluster.kubectl("delete", "secret", "gone-tls", "-n", namespace)
+
+    def restored() -> pki.CertInfo | None:
+        result = cluster.kubectl("get", "secret", "gone-tls", "-n", namespace, check=False)
+        return (
+            check_secret(cluster, namespace, "gone-tls", sandbox_scm)
+            if result.returncode == 0
+            else None
+        )
+
+    info = wait_for(restored, timeout=10, what="Secret recreated")
+    assert info.serial_number != first["status"]["serialNumber"]  # replaced with a new key
+    obj = wait_condition(cluster, namespace, CERT, "gone")
+    assert obj["status"]["sslId"] == first["status"]["sslId"]  # same SCM certificate
+    assert enroll_calls(sandbox_scm) == 1
+    assert sandbox_scm.counters()["replacements"] == 1
+
+
+def test_edited_secret_certificate_is_restored_by_collecting_again(
+    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
+) -> None:
+    apply(cluster, namespace, certificate("edit", commonName="edit.example.com"))
+    wait_condition(cluster, namespace, CERT, "edit")
+    before = secret_data(cluster, namespace, "edit-tls")
+    chain = pki.parse_pem_chain(before["tls.crt"])
+    only_ca = "".join(
+        c.public_bytes(Encoding.PEM).decode()
+        for c in chain
+        if pki.cert_info(c).common_name != "edit.example.com"
+    )
+    cluster.kubectl(
+        "patch",
+        "secret",
+        "edit-tls",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"data": {"tls.crt": "' + base64.b64encode(only_ca.encode()).decode() + '"}}',
+    )
+    wait_for(
+        lambda: secret_data(cluster, namespace, "edit-tls")["tls.crt"] == before["tls.crt"],
+        timeout=10,
+        what="certificate restored",
+    )
+    assert secret_data(cluster, namespace, "edit-tls")["tls.key"] == before["tls.key"]
+    assert enroll_calls(sandbox_scm) == 1
+    assert sandbox_scm.counters()["replacements"] == 0
+    assert sandbox_scm.counters()["renewals"] == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "replaced", "ordered"),
+    [
+        pytest.param({"dnsNames": ["row.example.com", "extra.example.com"]}, 1, 1, id="names"),
+        pytest.param({"privateKey": {"algorithm": "RSA", "size": 2048}}, 1, 1, id="key"),
+        pytest.param({"term": 730}, 0, 2, id="term"),
+        pytest.param(
+            {"certType": 54, "privateKey": {"algorithm": "RSA", "size": 2048}},
+            0,
+            2,
+            id="profile (and key)",
+        ),
+        pytest.param({"secretTemplate": {"labels": {"team": "web"}}}, 0, 1, id="template"),
+        pytest.param({"historyLimit": 5, "comments": "changed"}, 0, 1, id="history+comments"),
+    ],
+)
+def test_spec_change_table(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_operator: OperatorProcess,
+    change: dict[str, Any],
+    replaced: int,
+    ordered: int,
+) -> None:
+    """Each row of the spec-change table (docs/api.md): which SCM calls a change makes."""
+    base = {"commonName": "row.example.com", "privateKey": {"algorithm": "ECDSA", "size": 256}}
+    apply(cluster, namespace, certificate("row", **base))
+    first = wait_condition(cluster, namespace, CERT, "row")
+    collects = calls(sandbox_scm, "GET /api/ssl/v1/collect")
+    apply(cluster, namespace, certificate("row", **{**base, **change}))
+
+    def settled() -> dict[str, Any] | None:
+        obj = get(cluster, namespace, CERT, "row")
+        ok = obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+        idle = cond(obj, "Issuing")["status"] == "False" and obj["status"]["state"] == "Issued"
+        return obj if ok and idle and cond(obj, "Ready")["status"] == "True" else None
+
+    obj = wait_for(settled, timeout=30, what="Ready for the new spec")
+    info = check_secret(cluster, namespace, "row-tls", sandbox_scm)
+    assert sandbox_scm.counters()["replacements"] == replaced
+    assert enroll_calls(sandbox_scm) == ordered
+    assert sandbox_scm.counters()["renewals"] == 0
+    if replaced or ordered > 1:
+        assert obj["status"]["serialNumber"] != first["status"]["serialNumber"]
+    else:
+        assert obj["status"]["serialNumber"] == first["status"]["serialNumber"]
+        assert calls(sandbox_scm, "GET /api/ssl/v1/collect") == collects  # no SCM call at all
+    if "dnsNames" in change:
+        assert "extra.example.com" in info.dns_names
+        assert obj["status"]["sslId"] == first["status"]["sslId"]
+    if "privateKey" in change:
+        assert info.key_spec == pki.KeySpec("RSA", 2048)
+    if "term" in change:
+        assert (info.not_after - info.not_before).days == 730
+    if "secretTemplate" in change:
+        secret = get(cluster, namespace, "secret", "row-tls")
+        assert secret["metadata"]["labels"]["team"] == "web"
+
+
+def test_additional_output_formats_decode_with_key_and_password(
+    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
+) -> None:
+    apply(
+        cluster,
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "p12-password"},
+            "stringData": {"password": "correct horse"},
+        },
+        certificate(
+            "outputs",
+            commonName="outputs.example.com",
+            additionalOutputFormats=[
+                {"type": "CombinedPEM"},
+                {"type": "DER"},
+                {"type": "PKCS12", "passwordSecretRef": {"name": "p12-password"}},
+            ],
+        ),
+    )
+    wait_condition(cluster, namespace, CERT, "outputs")
+    data = secret_data(cluster, namespace, "outputs-tls")
+    info, key = issued_pair(cluster, namespace, "outputs-tls", sandbox_scm)
+    combined = data["tls-combined.pem"]
+    assert pki.load_private_key(combined).public_key() == key.public_key()
+    assert pki.cert_info(pki.order_chain(pki.parse_pem_chain(combined)).leaf) == info
+    assert load_der_private_key(data["key.der"], None).public_key() == key.public_key()
+    with pytest.raises(ValueError):
+        pkcs12.load_key_and_certificates(data["keystore.p12"], b"wrong")
+    p12_key, p12_cert, cas = pkcs12.load_key_and_certificates(
+        data["keystore.p12"], b"correct horse"
+    )
+    assert p12_cert is not None and pki.cert_info(p12_cert) == info
+    assert p12_key is not None and p12_key.public_key() == key.public_key()
+    assert len(cas) >= 1
