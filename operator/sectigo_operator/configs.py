@@ -54,6 +54,11 @@ class ConfigEntry:
     client: ScmClient | None = None
     fingerprint: str = ""
     checked_at: float = 0.0
+    drift_checked_at: float = field(default_factory=time.monotonic)
+    """When SCM was last asked for revoked certificates (starts at creation: the first check is
+    one period later)."""
+    checked_wall: float = 0.0
+    """Wall-clock time of the last credentials check against SCM (``status.lastChecked``)."""
     profiles: dict[Kind, tuple[float, list[Profile]]] = field(default_factory=dict)
     profile_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     refresh_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -200,6 +205,7 @@ class ConfigRegistry:
             await self._set_client(entry, spec, ScmClient(connection), fingerprint)
         assert entry.client is not None
         entry.checked_at = time.monotonic()
+        entry.checked_wall = time.time()
         kind: Kind = "ssl"
         try:
             await entry.client.check_credentials(kind)

@@ -36,7 +36,10 @@ class OperatorSettings(BaseModel):
         "changed or the config is not Ready, checks the credentials against SCM again.",
     )
     config_full_check_seconds: float = Field(
-        default=900.0, gt=0, description="Re-check credentials against SCM at least this often."
+        default=3600.0,
+        gt=0,
+        description="Re-check credentials against SCM at least this often (a rejected "
+        "credential is also noticed by the first certificate call that SCM refuses).",
     )
     profile_refresh_seconds: float = Field(
         default=3600.0, gt=0, description="How often a SectigoProfile is fetched again."
@@ -54,6 +57,13 @@ class OperatorSettings(BaseModel):
     )
     retry_max_delay: float = Field(
         default=300.0, gt=0, description="Longest backoff after a retryable SCM error."
+    )
+    scm_drift_check_seconds: float = Field(
+        default=3600.0,
+        ge=10,
+        description="How often, per SectigoConfig, SCM is asked (one batched list per kind) "
+        "which of the operator's certificates were revoked outside the cluster. The first check "
+        "runs one period after the operator starts.",
     )
     wake_concurrency: int = Field(
         default=16,

@@ -13,7 +13,16 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "sectigo_operator"
 FRAMEWORKS = ("kopf", "kubernetes")
-PURE = ["scm", "pki.py", "models", "policies.py", "sandbox", "crdgen.py", "settings.py"]
+PURE = [
+    "scm",
+    "pki.py",
+    "models",
+    "policies.py",
+    "sandbox",
+    "crdgen.py",
+    "settings.py",
+    "certificates",
+]
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -50,6 +59,53 @@ def test_only_handlers_import_kopf() -> None:
         if any(m.split(".")[0] == "kopf" for m in imported_modules(path))
     )
     assert all(p.startswith("handlers/") or p == "cli.py" for p in importers), importers
+
+
+# Import directions inside certificates/ (docs/design.md): a module may import only modules of a
+# lower level, never one of its own level or above (the scheduler stands alone).
+CERTIFICATES_LEVELS = {
+    "context": 0,
+    "outcomes": 0,
+    "scheduler": 0,
+    "gather": 1,
+    "readiness": 2,
+    "status": 2,
+    "kinds": 2,
+    "trigger": 3,
+    "keys": 3,
+    "requests": 4,
+    "issuing": 4,
+    "drift": 1,
+    "reconcile": 5,
+    "__init__": 6,
+}
+
+
+def relative_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                found.add(node.module.split(".")[0])
+            else:
+                found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_certificates_import_directions() -> None:
+    package = PACKAGE / "certificates"
+    modules = {p.stem for p in package.glob("*.py")}
+    assert modules == set(CERTIFICATES_LEVELS), "add new modules to CERTIFICATES_LEVELS"
+    wrong = {
+        name: sorted(
+            imported
+            for imported in relative_imports(package / f"{name}.py")
+            if CERTIFICATES_LEVELS[imported] >= level
+        )
+        for name, level in CERTIFICATES_LEVELS.items()
+    }
+    assert {k: v for k, v in wrong.items() if v} == {}
 
 
 def test_every_module_has_a_docstring() -> None:

@@ -63,6 +63,11 @@ class Context:
     settings: OperatorSettings
     now: Callable[[], datetime]
     wake: Wake = field(default=_no_wake)
+    orders: dict[tuple[str, str], tuple[str, str, int]] = field(default_factory=dict)
+    """(namespace, certificate) -> (config, SCM kind, order id) of every issued certificate, for
+    the SCM drift check."""
+    revoked: dict[tuple[str, str], frozenset[int]] = field(default_factory=dict)
+    """(namespace, config) -> SSL ids and client order numbers SCM lists as revoked (last check)."""
     written: dict[tuple[str, str], str] = field(default_factory=dict)
     """Digest of the data of each certificate Secret this process wrote, by (namespace, name):
     the Secret watch tells our own writes from someone else's edits with it."""

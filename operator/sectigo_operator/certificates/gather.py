@@ -16,12 +16,24 @@ from typing import Any
 
 from ..configs import ConfigEntry
 from ..k8s import SecretData
-from ..models import SectigoCertificate
+from ..models import CertificateState, SectigoCertificate
 from ..models.certificate import OutputFormatType
 from ..models.profile import SectigoProfile
 from ..settings import LABEL_CERTIFICATE, LABEL_MANAGED_BY, MANAGED_BY
 from .context import Context
 from .outcomes import SecretMissing
+
+IN_FLIGHT = frozenset(
+    {
+        CertificateState.ENROLLING,
+        CertificateState.RENEWING,
+        CertificateState.REPLACING,
+        CertificateState.APPLIED,
+        CertificateState.REQUESTED,
+        CertificateState.TIMED_OUT_STATE_SAVED,
+    }
+)
+"""States in which an SCM operation is under way (its marker is in ``status.enrollment``)."""
 
 
 def pending_key_secret_name(cert_name: str) -> str:
@@ -74,10 +86,20 @@ class Inputs:
     user_csr: Reference | None = None
     passwords: Mapping[str, Reference] = field(default_factory=dict)
     """PKCS#12 passwords by Secret name."""
+    revoked: frozenset[int] | None = None
+    """What the last SCM drift check of the config listed as revoked (None: not checked)."""
 
     @property
     def namespace(self) -> str:
         return self.cert.metadata.namespace or ""
+
+    @property
+    def in_flight(self) -> bool:
+        """An SCM operation is under way (placed or not)."""
+        status = self.cert.status
+        return bool(
+            status and status.state in IN_FLIGHT and status.enrollment and status.enrollment.marker
+        )
 
     @property
     def secret_is_ours(self) -> bool:
@@ -140,6 +162,7 @@ async def gather(ctx: Context, body: Mapping[str, Any]) -> Inputs:
         user_key=user_key,
         user_csr=user_csr,
         passwords=passwords,
+        revoked=ctx.revoked.get((ns, spec.config_ref.name)),
     )
 
 

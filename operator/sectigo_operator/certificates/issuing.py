@@ -33,7 +33,7 @@ from .gather import Inputs, Reference, pending_key_secret_name
 from .keys import KeyMaterial, key_for
 from .kinds import OrderKind
 from .outcomes import RetryLater
-from .readiness import SecretState
+from .readiness import SecretState, ready_message
 from .status import StatusWriter, Verdict, scm_failure, stall
 from .trigger import jittered_renewal_time
 
@@ -211,11 +211,11 @@ async def store(
     w.record(
         CertificateState.ISSUED, f"serial {info.serial_number}, expires {info.not_after:%Y-%m-%d}"
     )
+    w.conditions(ready=(True, policies.REASON_ISSUED, ready_message(status, spec.secret_name)))
+    await w.flush()
     message = (
         f"certificate {status.cert_unique_id} issued and stored in Secret {spec.secret_name!r}"
     )
-    w.conditions(ready=(True, policies.REASON_ISSUED, message))
-    await w.flush()
     if inputs.pending is not None or (known is not None and known.pending):
         await ctx.kube.delete_secret(inputs.namespace, pending_key_secret_name(cert.metadata.name))
     emit("Normal", policies.REASON_ISSUED, message)

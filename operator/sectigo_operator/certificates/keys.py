@@ -99,15 +99,6 @@ async def material(
     return KeyMaterial(key, csr_pem, pki.key_spec_of(key), pending=pending)
 
 
-def in_flight(inputs: Inputs) -> bool:
-    from .trigger import IN_FLIGHT
-
-    status = inputs.cert.status
-    return bool(
-        status and status.state in IN_FLIGHT and status.enrollment and status.enrollment.marker
-    )
-
-
 async def pending_key(ctx: Context, inputs: Inputs, spec: pki.KeySpec) -> pki.PrivateKey:
     """The key waiting for this certificate's order: reuse the persisted one, or make one.
 
@@ -131,7 +122,7 @@ async def pending_key(ctx: Context, inputs: Inputs, spec: pki.KeySpec) -> pki.Pr
             key = await load_key(raw, ours=True) if raw else None
         except pki.PkiError:
             key = None  # unreadable: replaced below (no order can use a key nobody can read)
-        if key is not None and (in_flight(inputs) or pki.key_spec_of(key) == spec):
+        if key is not None and (inputs.in_flight or pki.key_spec_of(key) == spec):
             return key
     key = await asyncio.to_thread(pki.generate_private_key, spec)
     await ctx.kube.write_secret(

@@ -72,17 +72,18 @@ def expired(status: CertificateStatus, now: datetime) -> bool:
     return status.not_after is not None and now >= status.not_after
 
 
+def ready_message(status: CertificateStatus, secret_name: str) -> str:
+    """Ready's message while the certificate is usable."""
+    until = f", valid until {status.not_after:%Y-%m-%dT%H:%M:%SZ}" if status.not_after else ""
+    return f"certificate {status.cert_unique_id} is in Secret {secret_name!r}{until}"
+
+
 def ready_verdict(
     state: SecretState, status: CertificateStatus, secret_name: str, now: datetime
 ) -> tuple[bool, str, str]:
     """Ready's (status, reason, message) from the Secret alone."""
     if state.healthy and not expired(status, now):
-        return (
-            True,
-            policies.REASON_ISSUED,
-            f"certificate {status.cert_unique_id} is in Secret {secret_name!r}, valid until "
-            f"{status.not_after:%Y-%m-%dT%H:%M:%SZ}",
-        )
+        return True, policies.REASON_ISSUED, ready_message(status, secret_name)
     if state.healthy:
         return False, REASON_EXPIRED, f"the certificate in Secret {secret_name!r} has expired"
     if not state.exists:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import policies
-from ..models import SectigoCertificate
+from ..models import CertificateState, SectigoCertificate
 from ..policies import EnrollPlan, SpecError
 from . import issuing
 from .context import Context, Emit
@@ -94,7 +94,16 @@ def _facts(
         auto_renew=auto,
         now=inputs.now,
         uid=inputs.cert.metadata.uid or "",
+        revoked_at_scm=_listed_revoked(inputs, w, kind),
     )
+
+
+def _listed_revoked(inputs: Inputs, w: StatusWriter, kind: OrderKind) -> bool:
+    number = kind.order_number(w.status)
+    if number is None or w.status.fingerprint is None:
+        return False
+    listed = inputs.revoked
+    return listed is not None and number in listed
 
 
 def _warn_unsupported(cert: SectigoCertificate, emit: Emit) -> None:
@@ -160,6 +169,16 @@ class Step:
             raise RetryLater(60.0, message)  # level-based: recovers once the Secret is gone
         if action == Action.STAY_FAILED:
             raise Stalled(decision.message)
+        if action == Action.REVOKED:
+            was = w.status.state == CertificateState.REVOKED
+            w.record(CertificateState.REVOKED, decision.message)
+            w.conditions(ready=(False, decision.reason, decision.message))
+            await w.flush()
+            if not was:
+                self.emit("Warning", decision.reason, decision.message)
+            self.ctx.orders.pop((w.namespace, w.name), None)
+            self.ctx.wake(w.namespace, w.name, None)
+            return
         if action == Action.READY:
             w.conditions(ready=self.ready)
             await w.flush()
@@ -249,8 +268,16 @@ class Step:
         return plan
 
     def _schedule(self) -> None:
-        """Wake the certificate when its renewal is due (or, without auto renewal, at expiry)."""
+        """Wake the certificate when its renewal is due (or, without auto renewal, at expiry),
+        and index its order for the SCM drift check."""
         status, spec, entry = self.w.status, self.inputs.cert.spec, self.inputs.entry
+        number = self.kind.order_number(status)
+        if number is not None and status.fingerprint is not None:
+            self.ctx.orders[(self.w.namespace, self.w.name)] = (
+                spec.config_ref.name,
+                self.kind.scm,
+                number,
+            )
         auto = spec.effective_renewal(entry.spec).auto_renew if entry else True
         when = status.renewal_time if auto else status.not_after
         self.ctx.wake(self.w.namespace, self.w.name, when)

@@ -19,12 +19,15 @@ from ..models import CertificateSpec, CertificateState, CertificateStatus
 from ..models.certificate import OUTPUT_FORMAT_KEYS, RotationPolicy
 from ..policies import EnrollPlan
 from ..settings import ANNOTATION_CERT_UNIQUE_ID
+from .gather import IN_FLIGHT
 from .readiness import SecretState, expired
 
 
 class Action(StrEnum):
     """What the step does."""
 
+    REVOKED = "Revoked"
+    """Revoked at SCM: report it; no renewal, no SCM call (until the spec changes)."""
     WAIT_FOREIGN_SECRET = "WaitForeignSecret"  # noqa: S105 - an action, not a secret
     CONTINUE = "Continue"
     """An operation is in flight: place it (if not yet) or collect it."""
@@ -38,18 +41,6 @@ class Action(StrEnum):
     """Write the Secret again from what it holds (template, outputs): no SCM call."""
     EXPIRED = "Expired"
     READY = "Ready"
-
-
-IN_FLIGHT = frozenset(
-    {
-        CertificateState.ENROLLING,
-        CertificateState.RENEWING,
-        CertificateState.REPLACING,
-        CertificateState.APPLIED,
-        CertificateState.REQUESTED,
-        CertificateState.TIMED_OUT_STATE_SAVED,
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -81,6 +72,8 @@ class Facts:
     auto_renew: bool
     now: datetime
     uid: str = ""
+    revoked_at_scm: bool = False
+    """The last SCM drift check listed the certificate's order as revoked."""
 
     @property
     def rotate(self) -> bool:
@@ -124,6 +117,21 @@ def order_failed(f: Facts) -> Decision | None:
     if f.status.observed_generation == f.generation:
         return Decision(Action.STAY_FAILED, policies.REASON_ORDER_FAILED, "the last order failed")
     return Decision(Action.ORDER, "SpecChanged", "the spec changed after a failed order")
+
+
+def revoked(f: Facts) -> Decision | None:
+    if f.status.state == CertificateState.REVOKED:
+        if f.status.observed_generation == f.generation:
+            return Decision(Action.REVOKED, "Revoked", "the certificate is revoked at SCM")
+        return Decision(Action.ORDER, "SpecChanged", "the spec changed after a revocation")
+    if f.revoked_at_scm:
+        return Decision(
+            Action.REVOKED,
+            "Revoked",
+            f"SCM lists certificate {f.status.cert_unique_id} as revoked (revoked outside the "
+            "cluster); it is not renewed. Change the spec to order a new one.",
+        )
+    return None
 
 
 def not_issued(f: Facts) -> Decision | None:
@@ -267,6 +275,7 @@ CHECKS: Sequence[Check] = (
     foreign_secret,
     operation_in_flight,
     order_failed,
+    revoked,
     not_issued,
     secret_deleted,
     secret_edited,

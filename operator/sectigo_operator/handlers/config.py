@@ -8,12 +8,14 @@ by themselves once it is.
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
 from .. import policies
-from ..certificates import Context
+from ..certificates import Context, drift
 from ..models import (
     GROUP,
     VERSION,
@@ -24,6 +26,7 @@ from ..models import (
     status_patch,
 )
 from ..models.config import ConfigStatus, SectigoConfig
+from ..scm import ScmError
 from ..settings import OperatorSettings
 
 PLURAL = "sectigoconfigs"
@@ -39,6 +42,7 @@ async def check(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger) -> None:
     )
     now = ctx.now()
     status = config.status or ConfigStatus()
+    before_dump = status.model_dump(mode="json", by_alias=True, exclude_none=True)
     before = find_condition(status.conditions, "Ready")
     conditions = status.conditions
     for type_, flag, reason in (
@@ -62,8 +66,12 @@ async def check(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger) -> None:
         )
     status.conditions = conditions
     status.observed_generation = config.metadata.generation
-    status.last_checked = now
-    await ctx.kube.patch_status(PLURAL, ns, name, status_patch(status))
+    checked = datetime.fromtimestamp(entry.checked_wall, UTC) if entry.checked_wall else None
+    if checked is not None:
+        status.last_checked = checked
+    # Level-based: an idle recheck that asked SCM nothing and changed nothing writes nothing.
+    if status.model_dump(mode="json", by_alias=True, exclude_none=True) != before_dump:
+        await ctx.kube.patch_status(PLURAL, ns, name, status_patch(status))
     ready = ConditionStatus.TRUE if entry.ready else ConditionStatus.FALSE
     if before is None or before.status != ready or before.reason != entry.reason:
         if entry.ready:
@@ -86,6 +94,20 @@ async def reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: 
 )
 async def recheck(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     await check(body, memo, logger)
+    ctx: Context = memo.context
+    entry = ctx.configs.get(body["metadata"]["namespace"], body["metadata"]["name"])
+    if entry is None or not entry.ready:
+        return
+    if time.monotonic() - entry.drift_checked_at < ctx.settings.scm_drift_check_seconds:
+        return
+    entry.drift_checked_at = time.monotonic()
+    try:
+        found = await drift.check(ctx, entry)
+    except ScmError as exc:
+        logger.warning("SCM drift check of config %s failed: %s", entry.name, exc)
+        return
+    if found:
+        logger.warning("SCM lists %d certificate(s) of config %s as revoked", found, entry.name)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, id="config-delete", optional=True)

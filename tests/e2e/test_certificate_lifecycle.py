@@ -348,3 +348,83 @@ def test_additional_output_formats_decode_with_key_and_password(
     assert p12_cert is not None and pki.cert_info(p12_cert) == info
     assert p12_key is not None and p12_key.public_key() == key.public_key()
     assert len(cas) >= 1
+
+
+def test_certificate_revoked_at_scm_behind_the_operators_back_is_reported(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_setup: Any,
+    operator_factory: Any,
+) -> None:
+    scm_setup()
+    operator_factory(namespace, SECTIGO_OPERATOR_SCM_DRIFT_CHECK_SECONDS="10")
+    apply(
+        cluster,
+        namespace,
+        certificate("victim", commonName="victim.example.com"),
+        certificate("bystander", commonName="bystander.example.com"),
+    )
+    victim = wait_condition(cluster, namespace, CERT, "victim")
+    wait_condition(cluster, namespace, CERT, "bystander")
+    sandbox_scm.revoke(victim["status"]["sslId"], 1)
+    obj = wait_condition(cluster, namespace, CERT, "victim", "Ready", "False", "Revoked", 40)
+    assert "revoked outside the cluster" in cond(obj, "Ready")["message"]
+    assert obj["status"]["state"] == "Revoked" and history(obj)[-1] == "Revoked"
+    events = cluster.get_json("events", "-n", namespace)["items"]
+    assert any(
+        e["reason"] == "Revoked"
+        and e["type"] == "Warning"
+        and e["involvedObject"]["name"] == "victim"
+        for e in events
+    )
+    assert cond(get(cluster, namespace, CERT, "bystander"), "Ready")["status"] == "True"
+    assert sandbox_scm.counters()["renewals"] == 0 and enroll_calls(sandbox_scm) == 2
+
+
+@pytest.mark.parametrize(
+    ("rotation", "renewals", "enrolls"),
+    [
+        pytest.param("Always", 0, 2, id="new key: enrolled anew"),
+        pytest.param("Never", 1, 1, id="same key: renew by order"),
+    ],
+)
+def test_client_certificate_renewal(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_operator: OperatorProcess,
+    rotation: str,
+    renewals: int,
+    enrolls: int,
+) -> None:
+    sandbox_scm.update_settings(lifetimeSeconds=20)
+    apply(
+        cluster,
+        namespace,
+        certificate(
+            "bob",
+            certificateType="client",
+            email="bob@example.com",
+            firstName="Bob",
+            lastName="Builder",
+            privateKey={"algorithm": "ECDSA", "size": 256, "rotationPolicy": rotation},
+        ),
+    )
+    first = wait_condition(cluster, namespace, CERT, "bob")
+    sandbox_scm.update_settings(lifetimeSeconds=0)
+    _, old_key = issued_pair(cluster, namespace, "bob-tls", sandbox_scm)
+
+    def renewed() -> dict[str, Any] | None:
+        obj = get(cluster, namespace, CERT, "bob")
+        new = obj["status"].get("orderNumber") != first["status"]["orderNumber"]
+        return obj if new and cond(obj, "Ready")["status"] == "True" else None
+
+    obj = wait_for(renewed, timeout=60, what="client renewal")
+    info, key = issued_pair(cluster, namespace, "bob-tls", sandbox_scm)
+    assert "bob@example.com" in info.email_addresses
+    assert history(obj)[-3:] == ["Renewing", "Applied", "Issued"]
+    same_key = pki.private_key_to_pem(key) == pki.private_key_to_pem(old_key)
+    assert same_key == (rotation == "Never")
+    assert sandbox_scm.counters()["renewals"] == renewals
+    assert enroll_calls(sandbox_scm, "POST /api/smime/v1/enroll") == enrolls

@@ -1,0 +1,216 @@
+"""Certificate steps without a cluster: ``reconcile`` against a fake Kubernetes and the sandbox.
+
+``FakeKube`` implements the ``KubeApi`` protocol over dictionaries and counts writes, so these
+tests pin the write budget of a step and the level-based promise (a step with nothing to do makes
+no SCM call and no write) far faster than the end-to-end suite can.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from sectigo_operator import pki
+from sectigo_operator.certificates import Context, reconcile
+from sectigo_operator.certificates.scheduler import Scheduler
+from sectigo_operator.configs import ConfigRegistry
+from sectigo_operator.k8s import KubeConflict, SecretData
+from sectigo_operator.models import ConfigSpec
+from sectigo_operator.sandbox.testing import SandboxHandle
+from sectigo_operator.settings import OperatorSettings
+
+NS = "team"
+
+
+class FakeKube:
+    """Secrets and our objects in dictionaries; every write is recorded."""
+
+    def __init__(self) -> None:
+        self.secrets: dict[str, SecretData] = {}
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.writes: list[str] = []
+        self._rv = 0
+
+    def _next_rv(self) -> str:
+        self._rv += 1
+        return str(self._rv)
+
+    async def get_secret(self, namespace: str, name: str) -> SecretData | None:
+        return self.secrets.get(name)
+
+    async def write_secret(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        type: str,
+        data: Mapping[str, bytes],
+        labels: Mapping[str, str],
+        annotations: Mapping[str, str],
+        owner: Mapping[str, Any] | None = None,
+        resource_version: str | None = None,
+    ) -> None:
+        existing = self.secrets.get(name)
+        if (existing is None) != (not resource_version) or (
+            existing is not None and existing.resource_version != resource_version
+        ):
+            raise KubeConflict(409, "Conflict")
+        self.writes.append(f"secret {name}")
+        self.secrets[name] = SecretData(
+            name, namespace, type, dict(data), dict(labels), dict(annotations), self._next_rv()
+        )
+
+    async def delete_secret(self, namespace: str, name: str) -> None:
+        self.writes.append(f"delete {name}")
+        self.secrets.pop(name, None)
+
+    async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        found = self.objects.get((plural, name))
+        return copy.deepcopy(found) if found else None
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> None:
+        self.writes.append(f"status {name}")
+        obj = self.objects[(plural, name)]
+        status = obj.setdefault("status", {})
+        for key, value in patch["status"].items():
+            if value is None:
+                status.pop(key, None)
+            else:
+                status[key] = value
+
+
+def cert_body(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "sectigo-operator.io/v1alpha1",
+        "kind": "SectigoCertificate",
+        "metadata": {"name": name, "namespace": NS, "uid": f"uid-{name}", "generation": 1},
+        "spec": {
+            "configRef": {"name": "scm"},
+            "certificateType": "ssl",
+            "secretName": f"{name}-tls",
+            "privateKey": {"algorithm": "ECDSA", "size": 256},
+            **spec,
+        },
+    }
+
+
+@pytest.fixture
+async def ctx(shared_sandbox_scm: SandboxHandle) -> AsyncIterator[Context]:
+    kube = FakeKube()
+    kube.secrets["scm-credentials"] = SecretData(
+        "scm-credentials",
+        NS,
+        "Opaque",
+        {
+            "login": shared_sandbox_scm.login.encode(),
+            "password": shared_sandbox_scm.password.encode(),
+        },
+    )
+    configs = ConfigRegistry()
+    spec = ConfigSpec.model_validate(
+        {
+            "url": shared_sandbox_scm.base_url,
+            "customerUri": shared_sandbox_scm.customer_uri,
+            "orgId": shared_sandbox_scm.org_id,
+            "credentialsSecretRef": {"name": "scm-credentials"},
+            "ssl": {"certType": 51, "term": 365},
+        }
+    )
+    entry = await configs.refresh(NS, "scm", spec, kube, full_check_after=3600)
+    assert entry.ready, entry.message
+    woken: dict[tuple[str, str], datetime | None] = {}
+    context = Context(
+        kube=kube,
+        configs=configs,
+        settings=OperatorSettings(),
+        now=lambda: datetime.now(UTC),
+        wake=lambda ns, name, when: woken.__setitem__((ns, name), when),
+    )
+    context.woken = woken  # type: ignore[attr-defined]
+    yield context
+    await configs.close()
+
+
+def scm_calls(sandbox: SandboxHandle) -> dict[str, int]:
+    counted = sandbox.counters()["callsByEndpoint"]
+    return {k: v for k, v in counted.items() if "/sandbox-admin/" not in k}
+
+
+async def step(ctx: Context, name: str) -> None:
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    body = await kube.get_object("sectigocertificates", NS, name)
+    assert body is not None
+    await reconcile(ctx, body, lambda *_: None)
+
+
+async def test_first_issuance_writes_and_then_a_step_changes_nothing(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    kube.objects[("sectigocertificates", "web")] = cert_body("web", commonName="web.example.com")
+    await step(ctx, "web")
+    # pending key, marker, order id, Secret, Issued status, pending key deleted
+    assert kube.writes == [
+        "secret web-sectigo-pending-key",
+        "status web",
+        "status web",
+        "secret web-tls",
+        "status web",
+        "delete web-sectigo-pending-key",
+    ]
+    data = kube.secrets["web-tls"].data
+    leaf = pki.order_chain(pki.parse_pem_chain(data["tls.crt"])).leaf
+    assert pki.cert_matches_key(leaf, pki.load_private_key(data["tls.key"]))
+    status = kube.objects[("sectigocertificates", "web")]["status"]
+    assert status["state"] == "Issued" and status["scmStatus"] == "Issued"
+    assert ctx.woken[(NS, "web")] == datetime.fromisoformat(status["renewalTime"])  # type: ignore[attr-defined]
+
+    kube.writes.clear()
+    calls = scm_calls(shared_sandbox_scm)
+    await step(ctx, "web")
+    await step(ctx, "web")
+    assert kube.writes == []
+    assert scm_calls(shared_sandbox_scm) == calls
+
+
+async def test_idle_conditions_do_not_repeat_ready(ctx: Context) -> None:
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    kube.objects[("sectigocertificates", "quiet")] = cert_body("quiet", commonName="q.example.com")
+    await step(ctx, "quiet")
+    conditions = {
+        c["type"]: c for c in kube.objects[("sectigocertificates", "quiet")]["status"]["conditions"]
+    }
+    assert conditions["Ready"]["status"] == "True"
+    assert conditions["Issuing"]["reason"] == "NotIssuing"
+    assert conditions["Stalled"]["reason"] == "NotStalled"
+    assert conditions["Issuing"]["message"] != conditions["Ready"]["message"]
+
+
+async def test_scheduler_fires_in_due_order_and_refiling_replaces() -> None:
+    fired: list[str] = []
+    done = asyncio.Event()
+
+    async def callback(namespace: str, name: str) -> None:
+        fired.append(name)
+        if len(fired) == 2:
+            done.set()
+
+    scheduler = Scheduler(callback)
+    now = datetime.now(UTC)
+    scheduler.wake(NS, "later", now + timedelta(seconds=0.3))
+    scheduler.wake(NS, "sooner", now + timedelta(seconds=0.1))
+    scheduler.wake(NS, "forgotten", now + timedelta(seconds=0.05))
+    scheduler.wake(NS, "forgotten", None)
+    scheduler.wake(NS, "moved", now + timedelta(seconds=0.01))
+    scheduler.wake(NS, "moved", now + timedelta(days=1))
+    await asyncio.wait_for(done.wait(), 5)
+    assert fired == ["sooner", "later"]
+    assert len(scheduler) == 1 and scheduler.due(NS, "moved") is not None
+    await scheduler.close()

@@ -1,0 +1,303 @@
+"""Table tests for ``certificates.trigger``: which operation each situation asks for.
+
+One issued certificate (``web.example.com``, ECDSA P-256, profile 51, 365 days) is the baseline;
+each case changes one fact. The first check that answers wins, so the cases also pin the order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from sectigo_operator import pki
+from sectigo_operator.certificates.readiness import SecretState
+from sectigo_operator.certificates.trigger import Action, Facts, decide, jittered_renewal_time
+from sectigo_operator.models import CertificateSpec, CertificateStatus, CertificateType
+from sectigo_operator.policies import EnrollPlan
+from sectigo_operator.settings import ANNOTATION_CERT_UNIQUE_ID
+
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+NOT_AFTER = NOW + timedelta(days=300)
+INFO = pki.CertInfo(
+    serial_number="01",
+    fingerprint_sha256="ab",
+    not_before=NOW - timedelta(days=65),
+    not_after=NOT_AFTER,
+    common_name="web.example.com",
+    dns_names=("web.example.com",),
+    ip_addresses=(),
+    email_addresses=(),
+    uris=(),
+    issuer_common_name="CA",
+    key_spec=pki.KeySpec("ECDSA", 256),
+)
+HEALTHY = SecretState(exists=True, info=INFO, current=True, key_matches=True)
+PLAN = EnrollPlan(
+    kind=CertificateType.SSL,
+    cert_type=51,
+    term=365,
+    csr_request=pki.CsrRequest(common_name="web.example.com"),
+    key_spec=pki.KeySpec("ECDSA", 256),
+)
+
+
+def facts(
+    spec: dict[str, Any] | None = None, status: dict[str, Any] | None = None, **f: Any
+) -> Facts:
+    wire = {
+        "configRef": {"name": "scm"},
+        "certificateType": "ssl",
+        "secretName": "web-tls",
+        "commonName": "web.example.com",
+        **(spec or {}),
+    }
+    status_wire = {
+        "state": "Issued",
+        "fingerprint": "ab",
+        "certUniqueId": "1_sandbox",
+        "notAfter": NOT_AFTER.isoformat(),
+        "renewalTime": (NOT_AFTER - timedelta(days=30)).isoformat(),
+        "orderedCertType": 51,
+        "orderedTerm": 365,
+        "observedGeneration": 1,
+        **(status or {}),
+    }
+    base = Facts(
+        spec=CertificateSpec.model_validate(wire),
+        status=CertificateStatus.model_validate(status_wire),
+        generation=1,
+        secret_name="web-tls",
+        secret_exists=True,
+        secret_is_ours=True,
+        secret=HEALTHY,
+        secret_labels={},
+        secret_annotations={ANNOTATION_CERT_UNIQUE_ID: "1_sandbox"},
+        secret_keys=frozenset({"tls.crt", "tls.key", "ca.crt"}),
+        plan=PLAN,
+        can_replace=True,
+        auto_renew=True,
+        now=NOW,
+    )
+    return dataclasses.replace(base, **f)
+
+
+@pytest.mark.parametrize(
+    ("case", "action", "reason", "new_key"),
+    [
+        pytest.param(facts(), Action.READY, "Issued", True, id="issued and healthy: nothing"),
+        pytest.param(
+            facts(secret_is_ours=False),
+            Action.WAIT_FOREIGN_SECRET,
+            "SecretNotManaged",
+            True,
+            id="someone else's Secret: wait",
+        ),
+        pytest.param(
+            facts(status={"state": "Applied", "enrollment": {"marker": "k8s:u:0"}}),
+            Action.CONTINUE,
+            "InFlight",
+            True,
+            id="operation in flight: continue it",
+        ),
+        pytest.param(
+            facts(status={"state": "Failed"}),
+            Action.STAY_FAILED,
+            "OrderFailed",
+            True,
+            id="failed, same generation: no SCM call",
+        ),
+        pytest.param(
+            facts(status={"state": "Failed"}, generation=2),
+            Action.ORDER,
+            "SpecChanged",
+            True,
+            id="failed, spec changed: order anew",
+        ),
+        pytest.param(
+            facts(status={"fingerprint": None}),
+            Action.ORDER,
+            "NotIssued",
+            True,
+            id="never issued: order",
+        ),
+        pytest.param(
+            facts(secret_exists=False, secret=SecretState(exists=False)),
+            Action.REPLACE,
+            "SecretDrift",
+            True,
+            id="Secret deleted: replace with a new key",
+        ),
+        pytest.param(
+            facts(secret_exists=False, secret=SecretState(exists=False), can_replace=False),
+            Action.ORDER,
+            "SecretDrift",
+            True,
+            id="client Secret deleted: order anew",
+        ),
+        pytest.param(
+            facts(
+                {"privateKeySecretRef": {"name": "k"}},
+                secret_exists=False,
+                secret=SecretState(exists=False),
+            ),
+            Action.RECOLLECT,
+            "SecretDrift",
+            False,
+            id="user key, Secret deleted: collect again",
+        ),
+        pytest.param(
+            facts(secret=dataclasses.replace(HEALTHY, current=False)),
+            Action.RECOLLECT,
+            "SecretDrift",
+            False,
+            id="certificate edited: collect again",
+        ),
+        pytest.param(
+            facts(secret=dataclasses.replace(HEALTHY, key_matches=False)),
+            Action.REPLACE,
+            "SecretDrift",
+            True,
+            id="key edited: replace with a new key",
+        ),
+        pytest.param(
+            facts({"dnsNames": ["web.example.com", "new.example.com"]}),
+            Action.REPLACE,
+            "NamesChanged",
+            True,
+            id="SAN added: replace",
+        ),
+        pytest.param(
+            facts(
+                {
+                    "dnsNames": ["web.example.com", "new.example.com"],
+                    "privateKey": {"rotationPolicy": "Never"},
+                }
+            ),
+            Action.REPLACE,
+            "NamesChanged",
+            False,
+            id="SAN added, rotation Never: same key",
+        ),
+        pytest.param(
+            facts({"commonName": "other.example.com"}, can_replace=False),
+            Action.ORDER,
+            "NamesChanged",
+            True,
+            id="client-like kind, names changed: order",
+        ),
+        pytest.param(
+            facts(plan=dataclasses.replace(PLAN, key_spec=pki.KeySpec("RSA", 2048))),
+            Action.REPLACE,
+            "KeyChanged",
+            True,
+            id="key algorithm changed: replace",
+        ),
+        pytest.param(
+            facts(plan=dataclasses.replace(PLAN, term=730)),
+            Action.ORDER,
+            "ProfileChanged",
+            True,
+            id="term changed: new order",
+        ),
+        pytest.param(
+            facts(plan=dataclasses.replace(PLAN, cert_type=54, key_spec=pki.KeySpec("RSA", 2048))),
+            Action.ORDER,
+            "ProfileChanged",
+            True,
+            id="profile and key changed: one new order",
+        ),
+        pytest.param(
+            facts({"renewRequest": {"id": "r1"}}),
+            Action.RENEW,
+            "RenewRequested",
+            True,
+            id="new renew request",
+        ),
+        pytest.param(
+            facts({"renewRequest": {"id": "r1"}}, {"lastRenewRequestId": "r1"}),
+            Action.READY,
+            "Issued",
+            True,
+            id="renew request already handled",
+        ),
+        pytest.param(
+            facts(now=NOT_AFTER - timedelta(days=29)),
+            Action.RENEW,
+            "RenewalDue",
+            True,
+            id="renewal time reached",
+        ),
+        pytest.param(
+            facts(now=NOT_AFTER - timedelta(days=29), auto_renew=False),
+            Action.READY,
+            "Issued",
+            True,
+            id="renewal time reached, auto renew off: nothing",
+        ),
+        pytest.param(
+            facts(now=NOT_AFTER + timedelta(seconds=1), auto_renew=False),
+            Action.EXPIRED,
+            "Expired",
+            True,
+            id="expired, auto renew off: Expired",
+        ),
+        pytest.param(
+            facts(now=NOT_AFTER + timedelta(seconds=1)),
+            Action.RENEW,
+            "Expired",
+            True,
+            id="expired, auto renew on: renew",
+        ),
+        pytest.param(
+            facts({"secretTemplate": {"labels": {"team": "web"}}}),
+            Action.REWRITE,
+            "SecretOutdated",
+            True,
+            id="secretTemplate label missing: rewrite, no SCM",
+        ),
+        pytest.param(
+            facts({"additionalOutputFormats": [{"type": "DER"}]}),
+            Action.REWRITE,
+            "SecretOutdated",
+            True,
+            id="output format added: rewrite",
+        ),
+        pytest.param(
+            facts(secret_keys=frozenset({"tls.crt", "tls.key", "key.der"})),
+            Action.REWRITE,
+            "SecretOutdated",
+            True,
+            id="output format removed: rewrite",
+        ),
+        pytest.param(
+            facts({"historyLimit": 3, "comments": "new"}),
+            Action.READY,
+            "Issued",
+            True,
+            id="history limit and comments: nothing at SCM",
+        ),
+        pytest.param(
+            facts(plan=None, now=NOT_AFTER - timedelta(days=29)),
+            Action.RENEW,
+            "RenewalDue",
+            True,
+            id="config not Ready: plan-based checks pass, renewal still due",
+        ),
+    ],
+)
+def test_decide(case: Facts, action: Action, reason: str, new_key: bool) -> None:
+    decision = decide(case)
+    assert (decision.action, decision.reason, decision.new_key) == (action, reason, new_key)
+    assert decision.message
+
+
+def test_jitter_is_deterministic_inside_the_window() -> None:
+    before = NOT_AFTER - timedelta(days=365)
+    times = [jittered_renewal_time(before, NOT_AFTER, 30, f"uid-{n}") for n in range(200)]
+    start = NOT_AFTER - timedelta(days=30)
+    assert all(start <= t <= start + timedelta(days=6) for t in times)
+    assert len(set(times)) > 150  # spread, not all at once
+    assert times[7] == jittered_renewal_time(before, NOT_AFTER, 30, "uid-7")
