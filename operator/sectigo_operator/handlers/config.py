@@ -37,8 +37,20 @@ async def check(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger) -> None:
     ctx: Context = memo.context
     config = SectigoConfig.from_body(body)
     ns, name = config.metadata.namespace or "", config.metadata.name
+    old = config.status
+    trusted = None
+    if old is not None and old.credentials_version and old.last_checked is not None:
+        was = find_condition(old.conditions, "Ready")
+        current = old.observed_generation == config.metadata.generation
+        if was is not None and was.status == ConditionStatus.TRUE and current:
+            trusted = (old.credentials_version, old.last_checked.timestamp())
     entry = await ctx.configs.refresh(
-        ns, name, config.spec, ctx.kube, full_check_after=ctx.settings.config_full_check_seconds
+        ns,
+        name,
+        config.spec,
+        ctx.kube,
+        full_check_after=ctx.settings.config_full_check_seconds,
+        trusted=trusted,
     )
     now = ctx.now()
     status = config.status or ConfigStatus()
@@ -69,6 +81,8 @@ async def check(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger) -> None:
     checked = datetime.fromtimestamp(entry.checked_wall, UTC) if entry.checked_wall else None
     if checked is not None:
         status.last_checked = checked
+    if entry.ready:
+        status.credentials_version = entry.secret_version
     # Level-based: an idle recheck that asked SCM nothing and changed nothing writes nothing.
     if status.model_dump(mode="json", by_alias=True, exclude_none=True) != before_dump:
         await ctx.kube.patch_status(PLURAL, ns, name, status_patch(status))

@@ -218,6 +218,9 @@ class ConfigStatus(ApiModel):
     """``Ready`` (credentials accepted by SCM) and ``Stalled`` (e.g. bad credentials)."""
     last_checked: Timestamp | None = None
     """When the credentials were last checked against SCM."""
+    credentials_version: str | None = Field(default=None, max_length=64)
+    """``resourceVersion`` of the credentials Secret SCM last accepted: a restarted operator
+    trusts that check (no SCM call) while the Secret is unchanged and ``lastChecked`` is recent."""
 
 
 class SectigoConfig(Resource):

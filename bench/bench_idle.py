@@ -1,0 +1,242 @@
+"""Idle benchmark: N issued certificates, nothing due; what does the operator do meanwhile?
+
+Issues N ECDSA certificates (everything real, on 127.0.0.1: a fresh control plane, the sandbox
+SCM and the operator as processes), waits until all are Ready and the last writes have settled,
+then measures for ``--idle`` seconds (default 300):
+
+- SCM calls (the sandbox's per-endpoint counters, its admin endpoint excluded);
+- Kubernetes API writes to our resources, Secrets and Events (the apiserver's
+  ``apiserver_request_total`` for mutating verbs, by resource: the apiserver's own lease
+  updates are not the operator's);
+- the operator's CPU time (``/proc/<pid>/stat``) and RSS.
+
+Then it restarts the operator and measures the same for ``--restart-window`` seconds (default
+60): a restart must cost reads only. Run: ``python bench/bench_idle.py --count 1000
+[--idle 300] [--write-docs]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import kubernetes
+from bench_issuance import GROUP, NS, PLURAL, VERSION, WRITE_VERBS, certificate, start_sandbox
+
+from sectigo_operator import controlplane
+
+ROOT = Path(__file__).resolve().parents[1]
+OUR_RESOURCES = ("sectigocertificates", "sectigoconfigs", "sectigoprofiles", "secrets", "events")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Window:
+    seconds: float
+    scm_calls: int
+    api_writes: int
+    cpu_seconds: float
+    rss_mib: float
+    load: str
+
+
+def writes(plane: controlplane.ControlPlane) -> int:
+    total = 0
+    for line in plane.kubectl("get", "--raw", "/metrics").stdout.splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        verb = re.search(r'verb="([A-Z]+)"', line)
+        resource = re.search(r'resource="([a-z]+)"', line)
+        if (
+            verb
+            and verb.group(1) in WRITE_VERBS
+            and resource
+            and resource.group(1) in OUR_RESOURCES
+        ):
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+def scm_calls(url: str) -> int:
+    counted = httpx.get(f"{url}/sandbox-admin/counters").json()["callsByEndpoint"]
+    return sum(int(n) for e, n in counted.items() if "/sandbox-admin/" not in e)
+
+
+def cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure(plane: controlplane.ControlPlane, url: str, pid: int, seconds: float) -> Window:
+    w0, s0, c0 = writes(plane), scm_calls(url), cpu(pid)
+    time.sleep(seconds)  # a measurement window, not synchronisation
+    return Window(
+        seconds,
+        scm_calls(url) - s0,
+        writes(plane) - w0,
+        cpu(pid) - c0,
+        rss(pid),
+        " ".join(Path("/proc/loadavg").read_text().split()[:3]),
+    )
+
+
+def start_operator(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sectigo_operator.cli", "run", "--namespace", NS],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def run(
+    count: int, idle: float, restart_window: float, workdir: Path
+) -> tuple[float, Window, Window]:
+    binaries = controlplane.find_binaries() or controlplane.build_binaries()
+    with controlplane.ControlPlane(binaries, workdir / "cp") as plane:
+        plane.install_crds()
+        sandbox, url = start_sandbox(workdir / "scm")
+        env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
+        plane.kubectl("create", "namespace", NS)
+        config = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "SectigoConfig",
+            "metadata": {"name": "scm"},
+            "spec": {
+                "url": url,
+                "customerUri": "sandbox",
+                "orgId": 1234,
+                "credentialsSecretRef": {"name": "scm-credentials"},
+                "ssl": {"certType": 51, "term": 365},
+                "collect": {"maxTimeout": 60, "loopPeriod": 1},
+                "maxConcurrentRequests": 32,
+            },
+        }
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "scm-credentials"},
+            "stringData": {"login": "admin", "password": "sandbox-password"},
+        }
+        plane.kubectl(
+            "apply",
+            "-n",
+            NS,
+            "-f",
+            "-",
+            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [secret, config]}),
+        )
+        log = workdir / "operator.log"
+        operator = start_operator(env, log)
+        try:
+            plane.kubectl(
+                "wait", "-n", NS, "--for=condition=Ready", "--timeout=60s", "sectigoconfig/scm"
+            )
+            cfg = kubernetes.client.Configuration()
+            kubernetes.config.load_kube_config(str(plane.kubeconfig), client_configuration=cfg)
+            custom = kubernetes.client.CustomObjectsApi(kubernetes.client.ApiClient(cfg))
+            started = time.monotonic()
+            with ThreadPoolExecutor(8) as pool:
+                list(
+                    pool.map(
+                        lambda i: custom.create_namespaced_custom_object(
+                            GROUP, VERSION, NS, PLURAL, certificate(i, "ecdsa")
+                        ),
+                        range(count),
+                    )
+                )
+            deadline = time.monotonic() + 1800
+            while True:
+                items = custom.list_namespaced_custom_object(GROUP, VERSION, NS, PLURAL)["items"]
+                ready = sum(
+                    any(
+                        c["type"] == "Ready" and c["status"] == "True"
+                        for c in (i.get("status") or {}).get("conditions", [])
+                    )
+                    for i in items
+                )
+                if ready == count:
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"only {ready}/{count} Ready; see {log}")
+                time.sleep(2)  # polling the API with a deadline
+            issued = time.monotonic() - started
+            # settle: the last Events and Secret watch echoes of the burst
+            while measure(plane, url, operator.pid, 10).api_writes:
+                pass
+            idle_window = measure(plane, url, operator.pid, idle)
+            operator.terminate()
+            operator.wait(60)
+            operator = start_operator(env, log)
+            restart = measure(plane, url, operator.pid, restart_window)
+        finally:
+            operator.terminate()
+            operator.wait(60)
+            sandbox.terminate()
+            sandbox.wait(30)
+    return issued, idle_window, restart
+
+
+def table(count: int, issued: float, idle: Window, restart: Window) -> str:
+    def line(name: str, w: Window) -> str:
+        return (
+            f"| {name} | {w.seconds:.0f} s | **{w.scm_calls}** | **{w.api_writes}** "
+            f"| {100 * w.cpu_seconds / w.seconds:.2f}% | {w.rss_mib:.0f} MiB | {w.load} |\n"
+        )
+
+    return (
+        f"{count} certificates issued in {issued:.0f} s, then:\n\n"
+        "| window | length | SCM calls | API writes | operator CPU (of one core) | operator RSS "
+        "| load average (1/5/15 min) |\n|---|---|---|---|---|---|---|\n"
+        + line("idle, nothing due", idle)
+        + line("after an operator restart", restart)
+    )
+
+
+def write_docs(text: str, command: str) -> None:
+    path = ROOT / "docs" / "benchmarks.md"
+    doc = path.read_text()
+    start, end = "<!-- bench_idle:start -->", "<!-- bench_idle:end -->"
+    block = f"{start}\nCommand: `{command}` ({time.strftime('%Y-%m-%d')}).\n\n{text}{end}"
+    if start in doc:
+        doc = re.sub(re.escape(start) + ".*?" + re.escape(end), block, doc, flags=re.S)
+    else:
+        doc += "\n## Idle fleet\n\n" + block + "\n"
+    path.write_text(doc)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--idle", type=float, default=300)
+    parser.add_argument("--restart-window", type=float, default=60)
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-idle-") as tmp:
+        issued, idle, restart = run(args.count, args.idle, args.restart_window, Path(tmp))
+    text = table(args.count, issued, idle, restart)
+    sys.stdout.write(text)
+    if args.write_docs:
+        write_docs(text, ("python bench/bench_idle.py " + " ".join(sys.argv[1:])).strip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
