@@ -47,6 +47,7 @@ from cryptography.x509.verification import (
 )
 
 __all__ = [
+    "COLLECT_FORMAT_FILES",
     "CertInfo",
     "Chain",
     "ChainError",
@@ -83,6 +84,7 @@ __all__ = [
     "parse_pem_chain",
     "pkcs12",
     "private_key_to_pem",
+    "render_collect_format",
     "scm_key_type",
     "verify_chain",
 ]
@@ -731,6 +733,48 @@ def chain_to_pem(chain: Chain, include_root: bool = False) -> str:
     if include_root and chain.root is not None:
         certs.append(chain.root)
     return "".join(_pem(c) for c in certs)
+
+
+COLLECT_FORMAT_FILES: Final[Mapping[str, str]] = {
+    "x509": "certificate.x509.pem",
+    "pem": "certificate.pem",
+    "x509R": "certificate.x509R.pem",
+    "x509CO": "certificate.x509CO.pem",
+    "pemco": "certificate.pemco.pem",
+    "pemia": "certificate.pemia.pem",
+    "x509IO": "certificate.x509IO.pem",
+    "x509IOR": "certificate.x509IOR.pem",
+    "base64": "certificate.p7b",
+    "bin": "certificate.p7c",
+}
+"""The Secret key each SCM collect format (spec.format) is written to."""
+
+
+def render_collect_format(chain: Chain, fmt: str) -> bytes:
+    """The chain as SCM's collect would return it in ``fmt`` (scm-api.md §5.3).
+
+    ``x509``/``pem``: root first, down to the leaf; ``x509R``/``pemia``: leaf first, up to the
+    root; ``x509CO``/``pemco``: the leaf alone; ``x509IO``: the issuers, root first; ``x509IOR``:
+    the issuers, root last; ``base64``: PEM PKCS#7; ``bin``: DER PKCS#7.
+    """
+    upward = [chain.leaf, *chain.intermediates, *([chain.root] if chain.root else [])]
+    issuers = upward[1:]
+    orders: dict[str, list[x509.Certificate]] = {
+        "x509": upward[::-1],
+        "pem": upward[::-1],
+        "x509R": upward,
+        "pemia": upward,
+        "x509CO": [chain.leaf],
+        "pemco": [chain.leaf],
+        "x509IO": issuers[::-1],
+        "x509IOR": issuers,
+    }
+    if fmt in orders:
+        return "".join(_pem(c) for c in orders[fmt]).encode("ascii")
+    if fmt in ("base64", "bin"):
+        encoding = serialization.Encoding.PEM if fmt == "base64" else serialization.Encoding.DER
+        return pkcs7.serialize_certificates(upward, encoding)
+    raise ValueError(f"unknown collect format {fmt!r}")
 
 
 def ca_pem(chain: Chain) -> str | None:

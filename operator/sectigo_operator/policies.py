@@ -330,8 +330,6 @@ def unsupported_fields(
             found.append(f"spec.{name}")
     if spec.deletion_policy.value != "Retain":
         found.append(f"spec.deletionPolicy={spec.deletion_policy.value}")
-    if spec.format is not None:
-        found.append("spec.format (the Secret always gets the PEM chain)")
     return found
 
 

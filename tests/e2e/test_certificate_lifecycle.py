@@ -265,6 +265,12 @@ def test_edited_secret_certificate_is_restored_by_collecting_again(
         ),
         pytest.param({"secretTemplate": {"labels": {"team": "web"}}}, 0, 1, id="template"),
         pytest.param({"historyLimit": 5, "comments": "changed"}, 0, 1, id="history+comments"),
+        pytest.param(
+            {"additionalOutputFormats": [{"type": "DER"}], "format": "pemco"},
+            0,
+            1,
+            id="outputs and format",
+        ),
     ],
 )
 def test_spec_change_table(
@@ -306,6 +312,12 @@ def test_spec_change_table(
         assert info.key_spec == pki.KeySpec("RSA", 2048)
     if "term" in change:
         assert (info.not_after - info.not_before).days == 730
+    if "format" in change:
+        data = secret_data(cluster, namespace, "row-tls")
+        assert pki.parse_pem_chain(data["certificate.pemco.pem"]) == [
+            pki.order_chain(pki.parse_pem_chain(data["tls.crt"])).leaf
+        ]
+        assert "key.der" in data
     if "secretTemplate" in change:
         secret = get(cluster, namespace, "secret", "row-tls")
         assert secret["metadata"]["labels"]["team"] == "web"

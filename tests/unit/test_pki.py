@@ -843,3 +843,36 @@ def test_pkcs12_round_trip(test_pki: Pki, password: bytes | None) -> None:
 def test_pkcs12_refuses_a_foreign_key(test_pki: Pki) -> None:
     with pytest.raises(pki.KeyMismatch):
         pki.pkcs12(pki.Chain(test_pki.leaf), ec_key(), None)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "names"),
+    [
+        ("x509", ["root", "intermediate", "leaf"]),
+        ("pem", ["root", "intermediate", "leaf"]),
+        ("x509R", ["leaf", "intermediate", "root"]),
+        ("pemia", ["leaf", "intermediate", "root"]),
+        ("x509CO", ["leaf"]),
+        ("pemco", ["leaf"]),
+        ("x509IO", ["root", "intermediate"]),
+        ("x509IOR", ["intermediate", "root"]),
+        ("base64", ["leaf", "intermediate", "root"]),
+        ("bin", ["leaf", "intermediate", "root"]),
+    ],
+)
+def test_render_collect_format_orders_like_scm(test_pki: Pki, fmt: str, names: list[str]) -> None:
+    """spec.format: the chain as SCM's collect returns it in that format (scm-api.md §5.3)."""
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    chain = pki.Chain(test_pki.leaf, (test_pki.inter1,), test_pki.root)
+    rendered = pki.render_collect_format(chain, fmt)
+    if fmt == "bin":
+        certs = pkcs7.load_der_pkcs7_certificates(rendered)
+    elif fmt == "base64":
+        certs = pkcs7.load_pem_pkcs7_certificates(rendered)
+    else:
+        certs = x509.load_pem_x509_certificates(rendered)
+    by_role = {chain.leaf: "leaf", chain.intermediates[0]: "intermediate", chain.root: "root"}
+    got = [by_role[c] for c in certs]
+    assert got == names if fmt not in ("base64", "bin") else sorted(got) == sorted(names)
+    assert fmt in pki.COLLECT_FORMAT_FILES

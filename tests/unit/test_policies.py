@@ -536,9 +536,9 @@ def test_spec_drift_client_email() -> None:
     )
 
 
-def test_unsupported_fields_output_formats() -> None:
-    """additionalOutputFormats are written now; spec.format is still only warned about."""
+def test_output_formats_are_no_longer_unsupported() -> None:
+    """additionalOutputFormats and spec.format are written to the Secret now."""
     found = policies.unsupported_fields(
         spec(format="x509CO", additionalOutputFormats=[{"type": "DER"}]), {}
     )
-    assert [f.split(" ")[0] for f in found] == ["spec.format"]
+    assert found == []

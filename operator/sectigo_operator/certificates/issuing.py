@@ -48,8 +48,13 @@ def secret_payload(
     chain: pki.Chain,
     key: pki.PrivateKey,
     passwords: Mapping[str, Reference],
+    collect_format: str | None = None,
 ) -> tuple[dict[str, bytes], dict[str, str], dict[str, str]]:
-    """The Secret's data, labels and annotations (raises SecretMissing for a PKCS#12 password)."""
+    """The Secret's data, labels and annotations (raises SecretMissing for a PKCS#12 password).
+
+    ``collect_format`` (``spec.format``, else the config's default for the kind) adds the chain
+    as SCM's collect returns it in that format, under ``pki.COLLECT_FORMAT_FILES[format]``.
+    """
     encoding: pki.KeyEncoding = (
         "PKCS8" if spec.private_key and spec.private_key.encoding == KeyEncoding.PKCS8 else "PKCS1"
     )
@@ -59,6 +64,10 @@ def secret_payload(
     ca = pki.ca_pem(chain)
     if ca:
         data["ca.crt"] = ca.encode()
+    if collect_format is not None:
+        data[pki.COLLECT_FORMAT_FILES[collect_format]] = pki.render_collect_format(
+            chain, collect_format
+        )
     for output in spec.additional_output_formats or ():
         name = OUTPUT_FORMAT_KEYS[output.type]
         if output.type == OutputFormatType.COMBINED_PEM:
@@ -86,6 +95,17 @@ def secret_payload(
     return data, labels, annotations
 
 
+def collect_format(inputs: Inputs) -> str | None:
+    """``spec.format``, else the config's default format for the certificate's kind."""
+    spec, entry = inputs.cert.spec, inputs.entry
+    if spec.format is not None:
+        return spec.format.value
+    if entry is None:
+        return None
+    defaults = entry.spec.client if spec.certificate_type.value == "client" else entry.spec.ssl
+    return defaults.format.value if defaults.format is not None else None
+
+
 def data_digest(data: Mapping[str, bytes]) -> str:
     """A digest of a Secret's data (tells our own writes from other edits)."""
     h = hashlib.sha256()
@@ -105,7 +125,7 @@ async def write(
     """Write the target Secret in one request; the status must already name the certificate."""
     spec = inputs.cert.spec
     data, labels, annotations = await asyncio.to_thread(
-        secret_payload, spec, w.status, chain, key, inputs.passwords
+        secret_payload, spec, w.status, chain, key, inputs.passwords, collect_format(inputs)
     )
     labels[LABEL_CERTIFICATE] = inputs.cert.metadata.name
     ours = inputs.secret if inputs.secret_is_ours else None

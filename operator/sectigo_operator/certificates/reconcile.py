@@ -95,6 +95,7 @@ def _facts(
         now=inputs.now,
         uid=inputs.cert.metadata.uid or "",
         revoked_at_scm=_listed_revoked(inputs, w, kind),
+        collect_format=issuing.collect_format(inputs),
     )
 
 

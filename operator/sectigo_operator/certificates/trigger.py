@@ -17,6 +17,7 @@ from enum import StrEnum
 from .. import policies
 from ..models import CertificateSpec, CertificateState, CertificateStatus
 from ..models.certificate import OUTPUT_FORMAT_KEYS, RotationPolicy
+from ..pki import COLLECT_FORMAT_FILES
 from ..policies import EnrollPlan
 from ..settings import ANNOTATION_CERT_UNIQUE_ID
 from .gather import IN_FLIGHT
@@ -72,6 +73,8 @@ class Facts:
     auto_renew: bool
     now: datetime
     uid: str = ""
+    collect_format: str | None = None
+    """``spec.format`` or the config's default: written as an extra Secret key."""
     revoked_at_scm: bool = False
     """The last SCM drift check listed the certificate's order as revoked."""
 
@@ -258,7 +261,10 @@ def outputs_outdated(f: Facts) -> Decision | None:
         if f.secret_annotations.get(key) != value:
             missing.append(f"annotation {key}")
     wanted = {OUTPUT_FORMAT_KEYS[o.type] for o in f.spec.additional_output_formats or ()}
-    extra = (set(OUTPUT_FORMAT_KEYS.values()) & f.secret_keys) - wanted
+    if f.collect_format is not None:
+        wanted.add(COLLECT_FORMAT_FILES[f.collect_format])
+    optional = {*OUTPUT_FORMAT_KEYS.values(), *COLLECT_FORMAT_FILES.values()}
+    extra = (optional & f.secret_keys) - wanted
     absent = wanted - f.secret_keys
     if absent:
         missing.append("keys " + ", ".join(sorted(absent)))
