@@ -214,3 +214,44 @@ async def test_scheduler_fires_in_due_order_and_refiling_replaces() -> None:
     assert fired == ["sooner", "later"]
     assert len(scheduler) == 1 and scheduler.due(NS, "moved") is not None
     await scheduler.close()
+
+
+async def test_declined_renewal_stalls_but_the_valid_certificate_stays_ready(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    from sectigo_operator.certificates import RetryLater, Stalled
+
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    key = ("sectigocertificates", "gated")
+    kube.objects[key] = cert_body("gated", commonName="gated.example.com", certType=52)
+    with pytest.raises(RetryLater):  # waits for an administrator
+        await step(ctx, "gated")
+    shared_sandbox_scm.approve(kube.objects[key]["status"]["sslId"])
+    await step(ctx, "gated")
+    issued = dict(kube.objects[key]["status"])
+    assert issued["state"] == "Issued"
+
+    kube.objects[key]["spec"]["renewRequest"] = {"id": "r1"}
+    kube.objects[key]["metadata"]["generation"] = 2
+    with pytest.raises(RetryLater):
+        await step(ctx, "gated")
+    renewal = kube.objects[key]["status"]["sslId"]
+    assert renewal != issued["sslId"]
+    shared_sandbox_scm.decline(renewal)
+    with pytest.raises(Stalled):
+        await step(ctx, "gated")
+    status = kube.objects[key]["status"]
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Stalled"]["status"] == "True"
+    assert conditions["Stalled"]["reason"] == "OrderFailed"
+    assert conditions["Ready"]["status"] == "True"  # the old certificate is still valid
+    assert (
+        kube.secrets["gated-tls"].annotations["sectigo-operator.io/serial-number"]
+        == (issued["serialNumber"])
+    )
+
+    kube.writes.clear()
+    calls = scm_calls(shared_sandbox_scm)
+    with pytest.raises(Stalled):
+        await step(ctx, "gated")
+    assert kube.writes == [] and scm_calls(shared_sandbox_scm) == calls

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import policies
-from ..models import CertificateState, SectigoCertificate
+from ..models import CertificateState, ConditionStatus, SectigoCertificate, find_condition
 from ..policies import EnrollPlan, SpecError
 from . import issuing
 from .context import Context, Emit
@@ -44,6 +44,7 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: in
     _warn_unsupported(cert, emit)
     stored = inspect(inputs.secret if inputs.secret_is_ours else None, w.status.fingerprint)
     ready = ready_verdict(stored, w.status, cert.spec.secret_name, inputs.now)
+    w.usable = ready
     plan, plan_error = _plan(inputs)
     kind = kind_of(cert.spec)
     facts = _facts(inputs, w, stored, plan, kind)
@@ -169,6 +170,14 @@ class Step:
                 self.emit("Warning", reason, message)
             raise RetryLater(60.0, message)  # level-based: recovers once the Secret is gone
         if action == Action.STAY_FAILED:
+            # No SCM call until the spec changes; Ready still follows the Secret (a certificate
+            # from before a failed renewal stays Ready until it expires, then says so).
+            before = find_condition(w.status.conditions, "Ready")
+            if self.ready[0] or (before is not None and before.status == ConditionStatus.TRUE):
+                w.set_ready(self.ready)
+                await w.flush()
+            if self.ready[0] and w.status.not_after is not None:
+                self.ctx.wake(w.namespace, w.name, w.status.not_after)
             raise Stalled(decision.message)
         if action == Action.REVOKED:
             was = w.status.state == CertificateState.REVOKED

@@ -50,6 +50,9 @@ class StatusWriter:
         self._written = self.status.model_dump(mode="json", by_alias=True, exclude_none=True)
         self.cleared: set[str] = set()
         """camelCase status fields to delete with the next flush."""
+        self.usable: Verdict | None = None
+        """Ready's verdict from the Secret alone (set by the step): a stall or an SCM failure
+        keeps Ready True while the Secret still holds a valid certificate."""
 
     def record(self, state: CertificateState, message: str | None = None) -> None:
         """Set ``state`` and append it to the history when it changed."""
@@ -111,6 +114,10 @@ class StatusWriter:
             timestamp=self.now,
         )
 
+    def set_ready(self, verdict: Verdict) -> None:
+        """Set Ready alone (Issuing and Stalled keep what they say)."""
+        self._condition("Ready", *verdict)
+
     def clear(self, *fields: str) -> None:
         """Delete camelCase status fields with the next flush."""
         self.cleared.update(fields)
@@ -167,7 +174,8 @@ async def stall(
     """Report what only a person can fix (Ready False, Stalled True, a Warning Event)."""
     if error is not None:
         w.error(error)
-    w.conditions(ready=(False, reason, message), stalled=(True, reason, message))
+    ready = w.usable if w.usable is not None and w.usable[0] else (False, reason, message)
+    w.conditions(ready=ready, stalled=(True, reason, message))
     await w.flush()
     emit("Warning", reason, message)
     raise Stalled(message)
