@@ -318,16 +318,10 @@ def unsupported_fields(
 ) -> list[str]:
     """Spec fields this operator version accepts but does not act on yet.
 
-    ``last_processed`` maps ``replaceRequest``/``revokeRequest`` to the id the status says was
-    handled; a request already handled is not reported again.
+    ``last_processed`` is kept for callers that pass the handled request ids; every one-shot
+    request is acted on now.
     """
     found = []
-    for name, request in (
-        ("replaceRequest", spec.replace_request),
-        ("revokeRequest", spec.revoke_request),
-    ):
-        if request is not None and request.id != last_processed.get(name):
-            found.append(f"spec.{name}")
     if spec.deletion_policy.value != "Retain":
         found.append(f"spec.deletionPolicy={spec.deletion_policy.value}")
     return found

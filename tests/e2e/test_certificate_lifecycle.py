@@ -440,3 +440,87 @@ def test_client_certificate_renewal(
     assert same_key == (rotation == "Never")
     assert sandbox_scm.counters()["renewals"] == renewals
     assert enroll_calls(sandbox_scm, "POST /api/smime/v1/enroll") == enrolls
+
+
+def _settled(cluster: Cluster, namespace: str, name: str, field: str, value: str) -> Any:
+    def probe() -> dict[str, Any] | None:
+        obj = get(cluster, namespace, CERT, name)
+        status = obj.get("status", {})
+        idle = cond(obj, "Issuing")["status"] == "False"
+        return obj if status.get(field) == value and idle else None
+
+    return wait_for(probe, timeout=40, what=f"{name} {field}={value}")
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["applied three times", "SIGKILL"])
+def test_replace_request_acts_once_per_id(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_operator: OperatorProcess,
+    crash: bool,
+) -> None:
+    apply(cluster, namespace, certificate("swap", commonName="swap.example.com"))
+    first = wait_condition(cluster, namespace, CERT, "swap")
+    wanted = certificate(
+        "swap",
+        commonName="swap.example.com",
+        replaceRequest={"id": "x1", "reason": "key compromised"},
+    )
+    if crash:  # SCM replaces, the answer never arrives, the operator dies
+        sandbox_scm.inject_fault("response_lost", "/api/ssl/v1/replace/*")
+    apply(cluster, namespace, wanted)
+    if crash:
+        wait_for(lambda: sandbox_scm.counters()["replacements"] == 1, timeout=30, what="replace")
+        scm_operator.kill()
+        scm_operator.start()
+    obj = _settled(cluster, namespace, "swap", "lastReplaceRequestId", "x1")
+    for _ in range(2):
+        apply(cluster, namespace, wanted)
+    wait_condition(cluster, namespace, CERT, "swap")
+    assert cond(obj, "Ready")["status"] == "True"
+    info = check_secret(cluster, namespace, "swap-tls", sandbox_scm)
+    assert info.serial_number == obj["status"]["serialNumber"] != first["status"]["serialNumber"]
+    assert obj["status"]["sslId"] == first["status"]["sslId"]
+    assert sandbox_scm.counters()["replacements"] == 1
+    assert calls(sandbox_scm, "POST /api/ssl/v1/replace") == 1
+    assert enroll_calls(sandbox_scm) == 1
+    assert history(obj)[-3:] == ["Replacing", "Applied", "Issued"]
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["applied three times", "SIGKILL"])
+def test_revoke_request_acts_once_per_id_and_keeps_the_secret(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_operator: OperatorProcess,
+    crash: bool,
+) -> None:
+    apply(cluster, namespace, certificate("doomed", commonName="doomed.example.com"))
+    first = wait_condition(cluster, namespace, CERT, "doomed")
+    wanted = certificate(
+        "doomed",
+        commonName="doomed.example.com",
+        revokeRequest={"id": "v1", "reasonCode": 4, "reason": "superseded"},
+    )
+    if crash:
+        sandbox_scm.inject_fault("response_lost", "/api/ssl/v1/revoke/*")
+    apply(cluster, namespace, wanted)
+    if crash:
+        wait_for(lambda: sandbox_scm.counters()["revocations"] == 1, timeout=30, what="revoke")
+        scm_operator.kill()
+        scm_operator.start()
+    obj = wait_condition(cluster, namespace, CERT, "doomed", "Ready", "False", "Revoked", 40)
+    for _ in range(2):
+        apply(cluster, namespace, wanted)
+    obj = _settled(cluster, namespace, "doomed", "lastRevokeRequestId", "v1")
+    assert obj["status"]["state"] == "Revoked"
+    assert sandbox_scm.counters()["revocations"] == 1
+    order = sandbox_scm.orders(common_name="doomed.example.com")[0]
+    assert order["status"] == "Revoked" and order["reasonCode"] == 4
+    # the Secret is kept as it was (documented in docs/api.md)
+    assert (
+        check_secret(cluster, namespace, "doomed-tls", sandbox_scm).serial_number
+        == (first["status"]["serialNumber"])
+    )
+    assert sandbox_scm.counters()["renewals"] == 0 and enroll_calls(sandbox_scm) == 1

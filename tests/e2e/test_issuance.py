@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from tests.fixtures.cluster import Cluster
 from tests.fixtures.operator import (
     CERT,
+    SSL_ENROLL,
     OperatorProcess,
     apply,
     certificate,
@@ -84,26 +86,70 @@ def test_ssl_and_client_certificates_become_ready(
     assert len(sandbox_scm.orders(email="alice@example.com")) == 1
 
 
-def test_import_is_refused_without_ordering(
-    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
+def _order_at_scm(sandbox: SandboxHandle, kind: str, key: pki.PrivateKey) -> int:
+    """An order placed at SCM outside the cluster (as the Vault plugin or a person would)."""
+    if kind == "ssl":
+        csr = pki.build_csr(key, pki.CsrRequest(common_name="legacy.example.com"))
+        body = {"orgId": sandbox.org_id, "certType": 51, "term": 365, "csr": csr}
+        path, field = "/api/ssl/v1/enroll", "sslId"
+    else:
+        csr = pki.build_csr(
+            key, pki.CsrRequest(common_name="Carol", email_addresses=("carol@example.com",))
+        )
+        body = {
+            "orgId": sandbox.org_id,
+            "certType": 61,
+            "term": 365,
+            "csr": csr,
+            "email": "carol@example.com",
+            "firstName": "Carol",
+            "lastName": "Legacy",
+        }
+        path, field = "/api/smime/v1/enroll", "orderNumber"
+    answer = httpx.post(sandbox.base_url + path, json=body, headers=sandbox.auth_headers())
+    assert answer.status_code == 200, answer.text
+    return int(answer.json()[field])
+
+
+@pytest.mark.parametrize("kind", ["ssl", "client"])
+def test_import_collects_an_existing_certificate_without_ordering(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_operator: OperatorProcess,
+    kind: str,
 ) -> None:
-    """spec.import is not implemented yet: it must stall clearly and never order a certificate."""
     key = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
+    number = _order_at_scm(sandbox_scm, "ssl" if kind == "ssl" else "smime", key)
+    enroll = SSL_ENROLL if kind == "ssl" else "POST /api/smime/v1/enroll"
+    person = (
+        {"commonName": "legacy.example.com", "import": {"sslId": number}}
+        if kind == "ssl"
+        else {
+            "certificateType": "client",
+            "email": "carol@example.com",
+            "firstName": "Carol",
+            "lastName": "Legacy",
+            "import": {"orderNumber": number},
+        }
+    )
+    wrong = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
     apply(
         cluster,
         namespace,
-        key_secret("imported-key", key),
-        certificate(
-            "imported",
-            commonName="imported.example.com",
-            privateKeySecretRef={"name": "imported-key"},
-            **{"import": {"sslId": 12345}},
-        ),
+        key_secret("legacy-key", key),
+        key_secret("wrong-key", wrong),
+        certificate("legacy", privateKeySecretRef={"name": "legacy-key"}, **person),
+        certificate("mismatch", privateKeySecretRef={"name": "wrong-key"}, **person),
     )
-    obj = wait_condition(cluster, namespace, CERT, "imported", "Stalled", reason="NotSupportedYet")
-    assert "spec.import" in cond(obj, "Ready")["message"]
-    assert enroll_calls(sandbox_scm) == 0
-    assert sandbox_scm.orders() == []
+    obj = wait_condition(cluster, namespace, CERT, "legacy")
+    info = check_secret(cluster, namespace, "legacy-tls", sandbox_scm)
+    assert obj["status"]["serialNumber"] == info.serial_number
+    assert obj["status"]["sslId" if kind == "ssl" else "orderNumber"] == number
+    refused = wait_condition(cluster, namespace, CERT, "mismatch", "Stalled", reason="KeyMismatch")
+    assert "spec.privateKeySecretRef" in cond(refused, "Stalled")["message"]
+    assert not secret_exists(cluster, namespace, "mismatch-tls")
+    assert enroll_calls(sandbox_scm, enroll) == 1  # the order made above; nothing by the operator
 
 
 def test_lost_pending_key_stalls_instead_of_storing_a_wrong_key(

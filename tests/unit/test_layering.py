@@ -76,6 +76,7 @@ CERTIFICATES_LEVELS = {
     "requests": 4,
     "issuing": 4,
     "drift": 1,
+    "revocation": 4,
     "reconcile": 5,
     "__init__": 6,
 }

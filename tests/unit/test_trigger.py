@@ -301,3 +301,65 @@ def test_jitter_is_deterministic_inside_the_window() -> None:
     assert all(start <= t <= start + timedelta(days=6) for t in times)
     assert len(set(times)) > 150  # spread, not all at once
     assert times[7] == jittered_renewal_time(before, NOT_AFTER, 30, "uid-7")
+
+
+@pytest.mark.parametrize(
+    ("case", "action", "reason"),
+    [
+        pytest.param(
+            facts({"replaceRequest": {"id": "x1", "reason": "key compromised"}}),
+            Action.REPLACE,
+            "ReplaceRequested",
+            id="new replace request: replace",
+        ),
+        pytest.param(
+            facts({"replaceRequest": {"id": "x1", "reason": "r"}}, {"lastReplaceRequestId": "x1"}),
+            Action.READY,
+            "Issued",
+            id="replace request handled",
+        ),
+        pytest.param(
+            facts({"replaceRequest": {"id": "x1", "reason": "r"}}, can_replace=False),
+            Action.ORDER,
+            "ReplaceRequested",
+            id="client replace request: new order",
+        ),
+        pytest.param(
+            facts({"revokeRequest": {"id": "v1", "reason": "gone"}}),
+            Action.REVOKE,
+            "RevokeRequested",
+            id="new revoke request: revoke",
+        ),
+        pytest.param(
+            facts({"revokeRequest": {"id": "v1", "reason": "gone"}}, {"fingerprint": None}),
+            Action.ORDER,
+            "NotIssued",
+            id="revoke request before issuance: not acted on",
+        ),
+        pytest.param(
+            facts(
+                {"revokeRequest": {"id": "v1", "reason": "gone"}},
+                {"lastRevokeRequestId": "v1", "state": "Revoked"},
+                now=NOT_AFTER - timedelta(days=1),
+            ),
+            Action.REVOKED,
+            "Revoked",
+            id="revoked: no renewal",
+        ),
+        pytest.param(
+            facts({}, {"state": "Revoked"}, generation=2),
+            Action.ORDER,
+            "SpecChanged",
+            id="revoked, spec changed: new order",
+        ),
+        pytest.param(
+            facts(revoked_at_scm=True),
+            Action.REVOKED,
+            "Revoked",
+            id="listed revoked at SCM: reported",
+        ),
+    ],
+)
+def test_decide_one_shot_requests(case: Facts, action: Action, reason: str) -> None:
+    decision = decide(case)
+    assert (decision.action, decision.reason) == (action, reason)

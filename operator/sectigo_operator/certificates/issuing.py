@@ -214,6 +214,15 @@ async def store(
     info = pki.cert_info(chain.leaf)
     await write(ctx, w, inputs, chain, key, emit)
     window = spec.effective_renewal(entry.spec).expiry_window_days if entry else 30
+    # A request present at issuance is answered by it: none is acted on again afterwards.
+    if spec.renew_request is not None:
+        status.last_renew_request_id = spec.renew_request.id
+    if spec.replace_request is not None:
+        status.last_replace_request_id = spec.replace_request.id
+    if spec.revoke_request is not None and status.fingerprint is None:
+        # A revokeRequest already in the manifest of a new certificate (a GitOps repository
+        # applied to a new cluster) must not revoke the certificate just issued.
+        status.last_revoke_request_id = spec.revoke_request.id
     status.not_before, status.not_after = info.not_before, info.not_after
     status.renewal_time = jittered_renewal_time(
         info.not_before, info.not_after, window, cert.metadata.uid or cert.metadata.name
@@ -225,8 +234,6 @@ async def store(
     status.failed_attempts = 0
     if plan is not None:
         status.ordered_cert_type, status.ordered_term = plan.cert_type, plan.term
-    if spec.renew_request is not None:
-        status.last_renew_request_id = spec.renew_request.id
     w.error(None)
     w.record(
         CertificateState.ISSUED, f"serial {info.serial_number}, expires {info.not_after:%Y-%m-%d}"

@@ -88,6 +88,11 @@ class OrderKind(Protocol):
         self, client: ScmClient, number: int, csr: str, reason: str, plan: EnrollPlan
     ) -> None: ...
 
+    async def revoke(
+        self, client: ScmClient, status: CertificateStatus, reason_code: int, reason: str
+    ) -> None:
+        """Revoke the certificate the status follows (``ScmAlreadyRevokedError`` if it is)."""
+
 
 def _custom(plan: EnrollPlan) -> list[CustomFieldValue] | None:
     return [CustomFieldValue(name=n, value=v) for n, v in plan.custom_fields] or None
@@ -180,6 +185,12 @@ class SslKind:
             subject_alternative_names=list(plan.sans),
         )
 
+    async def revoke(
+        self, client: ScmClient, status: CertificateStatus, reason_code: int, reason: str
+    ) -> None:
+        assert status.ssl_id is not None
+        await client.ssl.revoke(status.ssl_id, reason_code=reason_code, reason=reason)
+
 
 class ClientKind:
     """Client (S/MIME) certificates (``/api/smime``)."""
@@ -262,6 +273,14 @@ class ClientKind:
         self, client: ScmClient, number: int, csr: str, reason: str, plan: EnrollPlan
     ) -> None:
         raise NotImplementedError("client certificates are enrolled anew, never replaced")
+
+    async def revoke(
+        self, client: ScmClient, status: CertificateStatus, reason_code: int, reason: str
+    ) -> None:
+        assert status.backend_cert_id is not None
+        await client.smime.revoke_by_order(
+            status.backend_cert_id, reason_code=reason_code, reason=reason
+        )
 
 
 def kind_of(spec: CertificateSpec) -> OrderKind:

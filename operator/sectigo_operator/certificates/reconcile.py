@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import policies
+from ..configs import ConfigEntry
 from ..models import CertificateState, ConditionStatus, SectigoCertificate, find_condition
 from ..policies import EnrollPlan, SpecError
-from . import issuing
+from . import issuing, revocation
 from .context import Context, Emit
 from .gather import Inputs, gather
-from .kinds import OrderKind, kind_of
+from .kinds import OrderKind, OrderRef, kind_of
 from .outcomes import RetryLater, SecretMissing, Stalled, wait_delay
 from .readiness import REASON_EXPIRED, SecretState, inspect, ready_verdict
 from .requests import Placer, placed
@@ -34,13 +35,6 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: in
     inputs = await gather(ctx, body)
     cert = inputs.cert
     w = StatusWriter(ctx.kube, cert, inputs.now)
-    if cert.spec.import_ is not None:
-        # Never order a new certificate for a resource that asks to adopt an existing one.
-        message = (
-            "spec.import (adopting an existing SCM certificate) is not supported by this "
-            "operator version yet; nothing was ordered"
-        )
-        await stall(w, emit, policies.REASON_NOT_SUPPORTED_YET, message)
     _warn_unsupported(cert, emit)
     stored = inspect(inputs.secret if inputs.secret_is_ours else None, w.status.fingerprint)
     ready = ready_verdict(stored, w.status, cert.spec.secret_name, inputs.now)
@@ -210,9 +204,16 @@ class Step:
             await w.flush()
             self._schedule()
             return
+        if action == Action.IMPORT:
+            await self._import(await self._require_entry())
+            return
+        if action == Action.REVOKE:
+            await revocation.revoke(
+                self.ctx, w, self.inputs, await self._require_entry(), self.kind, self.emit
+            )
+            return
         plan = await self._require_plan(plan, plan_error)
-        entry = self.inputs.entry
-        assert entry is not None
+        entry = await self._require_entry()
         placer = Placer(
             self.ctx, w, self.inputs, plan, entry, self.kind, self.emit, self.stored, self.ready
         )
@@ -260,10 +261,50 @@ class Step:
         )
         self._schedule()
 
+    async def _import(self, entry: ConfigEntry) -> None:
+        """Collect the SCM certificate ``spec.import`` names; never order anything."""
+        w, source = self.w, self.inputs.cert.spec.import_
+        assert source is not None
+        number = source.ssl_id or source.order_number
+        assert number is not None
+        if self.kind.order_number(w.status) != number:
+            self.kind.record(w.status, OrderRef(number), entry.customer_uri)
+            w.status.collect_started_at = w.now
+            w.record(CertificateState.APPLIED, f"importing SCM certificate {number}")
+        try:
+            await issuing.collect(
+                self.ctx,
+                w,
+                self.inputs,
+                None,
+                entry,
+                self.kind,
+                self.stored,
+                self.emit,
+                self.ready,
+                recollect=True,
+            )
+        except issuing.KeyGone:
+            await stall(
+                w,
+                self.emit,
+                policies.REASON_KEY_MISMATCH,
+                f"spec.privateKeySecretRef: the key does not match certificate {number} imported "
+                "from SCM; nothing was written",
+            )
+        self._schedule()
+
     async def _require_plan(self, plan: EnrollPlan | None, error: SpecError | None) -> EnrollPlan:
-        inputs, spec = self.inputs, self.inputs.cert.spec
         if error is not None:
             await stall(self.w, self.emit, policies.REASON_INVALID_SPEC, str(error))
+        await self._require_entry()
+        if self.inputs.profile_problem is not None:
+            await self.wait(policies.REASON_PROFILE_NOT_READY, self.inputs.profile_problem)
+        assert plan is not None
+        return plan
+
+    async def _require_entry(self) -> ConfigEntry:
+        inputs, spec = self.inputs, self.inputs.cert.spec
         entry = inputs.entry
         if entry is None or not entry.ready:
             message = f"SectigoConfig {spec.config_ref.name!r} is not Ready"
@@ -272,10 +313,8 @@ class Step:
             else:
                 message += f": {entry.reason}: {entry.message}"
             await self.wait(policies.REASON_CONFIG_NOT_READY, message)
-        if inputs.profile_problem is not None:
-            await self.wait(policies.REASON_PROFILE_NOT_READY, inputs.profile_problem)
-        assert plan is not None
-        return plan
+        assert entry is not None
+        return entry
 
     def _schedule(self) -> None:
         """Wake the certificate when its renewal is due (or, without auto renewal, at expiry),

@@ -27,6 +27,10 @@ from .readiness import SecretState, expired
 class Action(StrEnum):
     """What the step does."""
 
+    IMPORT = "Import"
+    """``spec.import``: collect an existing SCM certificate; nothing is ordered."""
+    REVOKE = "Revoke"
+    """``spec.revokeRequest``: revoke at SCM once per id."""
     REVOKED = "Revoked"
     """Revoked at SCM: report it; no renewal, no SCM call (until the spec changes)."""
     WAIT_FOREIGN_SECRET = "WaitForeignSecret"  # noqa: S105 - an action, not a secret
@@ -122,6 +126,15 @@ def order_failed(f: Facts) -> Decision | None:
     return Decision(Action.ORDER, "SpecChanged", "the spec changed after a failed order")
 
 
+def revoke_requested(f: Facts) -> Decision | None:
+    request = f.spec.revoke_request
+    if request is None or request.id == f.status.last_revoke_request_id:
+        return None
+    if f.status.fingerprint is None:
+        return None  # nothing issued yet: the request is recorded with the first issuance
+    return Decision(Action.REVOKE, "RevokeRequested", f"spec.revokeRequest.id {request.id!r}")
+
+
 def revoked(f: Facts) -> Decision | None:
     if f.status.state == CertificateState.REVOKED:
         if f.status.observed_generation == f.generation:
@@ -135,6 +148,14 @@ def revoked(f: Facts) -> Decision | None:
             "cluster); it is not renewed. Change the spec to order a new one.",
         )
     return None
+
+
+def import_requested(f: Facts) -> Decision | None:
+    source = f.spec.import_
+    if source is None or f.status.fingerprint is not None:
+        return None
+    number = source.ssl_id or source.order_number
+    return Decision(Action.IMPORT, "Importing", f"importing SCM certificate {number}")
 
 
 def not_issued(f: Facts) -> Decision | None:
@@ -220,6 +241,15 @@ def profile_changed(f: Facts) -> Decision | None:
     return Decision(Action.ORDER, "ProfileChanged", "; ".join(problems))
 
 
+def replace_requested(f: Facts) -> Decision | None:
+    request = f.spec.replace_request
+    if request is None or request.id == f.status.last_replace_request_id:
+        return None
+    if f.can_replace:
+        return Decision(Action.REPLACE, "ReplaceRequested", request.reason, f.rotate)
+    return Decision(Action.ORDER, "ReplaceRequested", request.reason)
+
+
 def renew_requested(f: Facts) -> Decision | None:
     request = f.spec.renew_request
     if request is None or request.id == f.status.last_renew_request_id:
@@ -281,13 +311,16 @@ CHECKS: Sequence[Check] = (
     foreign_secret,
     operation_in_flight,
     order_failed,
+    revoke_requested,
     revoked,
+    import_requested,
     not_issued,
     secret_deleted,
     secret_edited,
     profile_changed,
     names_changed,
     key_changed,
+    replace_requested,
     renew_requested,
     certificate_expired,
     renewal_due,
