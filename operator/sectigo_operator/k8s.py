@@ -175,6 +175,27 @@ class Kube:
             raise _translate(exc) from None
         return obj if isinstance(obj, dict) else None
 
+    async def set_finalizers(
+        self, plural: str, namespace: str, name: str, finalizers: list[str], resource_version: str
+    ) -> None:
+        """Replace ``metadata.finalizers`` (at ``resource_version``: other writers' finalizers
+        are never lost; KubeConflict when the object changed meanwhile)."""
+        patch = {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}}
+        try:
+            await asyncio.to_thread(
+                self.custom.patch_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                name,
+                patch,
+                _content_type="application/merge-patch+json",
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise _translate(exc) from None
+
     async def patch_status(
         self, plural: str, namespace: str, name: str, patch: Mapping[str, Any]
     ) -> None:

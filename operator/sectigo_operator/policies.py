@@ -44,7 +44,6 @@ REASON_AUTHENTICATION_FAILED = "AuthenticationFailed"
 REASON_CONNECTED = "Connected"
 REASON_PROFILE_NOT_FOUND = "ProfileNotFound"
 REASON_PROFILE_NOT_READY = "ProfileNotReady"
-REASON_NOT_SUPPORTED_YET = "NotSupportedYet"
 REASON_FETCHED = "Fetched"
 
 
@@ -311,20 +310,6 @@ def certificate_matches_request(info: pki.CertInfo, plan: EnrollPlan) -> list[st
     elif plan.email and plan.email.lower() not in {e.lower() for e in info.email_addresses}:
         problems.append(f"e-mail {plan.email!r} not in the certificate")
     return problems
-
-
-def unsupported_fields(
-    spec: CertificateSpec, last_processed: Mapping[str, str | None]
-) -> list[str]:
-    """Spec fields this operator version accepts but does not act on yet.
-
-    ``last_processed`` is kept for callers that pass the handled request ids; every one-shot
-    request is acted on now.
-    """
-    found = []
-    if spec.deletion_policy.value != "Retain":
-        found.append(f"spec.deletionPolicy={spec.deletion_policy.value}")
-    return found
 
 
 def spec_drift(info: pki.CertInfo, spec: CertificateSpec) -> list[str]:

@@ -22,6 +22,11 @@ ANNOTATION_CERT_UNIQUE_ID = f"{PREFIX}/cert-unique-id"
 ANNOTATION_SCM_ID = f"{PREFIX}/scm-id"
 ANNOTATION_SERIAL = f"{PREFIX}/serial-number"
 ANNOTATION_CN = f"{PREFIX}/common-name"
+FINALIZER = f"{PREFIX}/deletion-policy"
+"""Set only on certificates whose ``deletionPolicy`` is not ``Retain``."""
+ANNOTATION_SKIP_REVOKE = f"{PREFIX}/skip-revoke"
+"""``"true"`` on a certificate being deleted with ``deletionPolicy: Revoke``: skip revocation
+(an emergency exit when SCM cannot be reached)."""
 
 
 class OperatorSettings(BaseModel):
@@ -64,6 +69,13 @@ class OperatorSettings(BaseModel):
         description="How often, per SectigoConfig, SCM is asked (one batched list per kind) "
         "which of the operator's certificates were revoked outside the cluster. The first check "
         "runs one period after the operator starts.",
+    )
+    revoke_on_delete_timeout_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="How long a certificate deleted with deletionPolicy Revoke retries the "
+        "revocation (from its deletionTimestamp) before giving up with a Warning Event and "
+        "letting the deletion finish.",
     )
     wake_concurrency: int = Field(
         default=16,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -524,3 +525,76 @@ def test_revoke_request_acts_once_per_id_and_keeps_the_secret(
         == (first["status"]["serialNumber"])
     )
     assert sandbox_scm.counters()["renewals"] == 0 and enroll_calls(sandbox_scm) == 1
+
+
+FINALIZER = "sectigo-operator.io/deletion-policy"
+
+
+def _gone(cluster: Cluster, namespace: str, kind: str, name: str) -> bool:
+    return cluster.kubectl("get", kind, name, "-n", namespace, check=False).returncode != 0
+
+
+@pytest.mark.parametrize(
+    ("policy", "secret_kept", "revoked"),
+    [
+        pytest.param("Retain", True, 0, id="Retain"),
+        pytest.param("DeleteSecret", False, 0, id="DeleteSecret"),
+        pytest.param("Revoke", False, 1, id="Revoke"),
+    ],
+)
+def test_deletion_policies(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_operator: OperatorProcess,
+    policy: str,
+    secret_kept: bool,
+    revoked: int,
+) -> None:
+    apply(
+        cluster,
+        namespace,
+        certificate("bye", commonName="bye.example.com", deletionPolicy=policy),
+    )
+    obj = wait_condition(cluster, namespace, CERT, "bye")
+    has_finalizer = FINALIZER in (obj["metadata"].get("finalizers") or [])
+    assert has_finalizer == (policy != "Retain")  # only a policy that needs it holds deletion
+    cluster.kubectl("delete", CERT, "bye", "-n", namespace, "--wait=false")
+    wait_for(lambda: _gone(cluster, namespace, CERT, "bye"), timeout=30, what="deleted")
+    wait_for(
+        lambda: _gone(cluster, namespace, "secret", "bye-tls") != secret_kept,
+        timeout=10,
+        what="Secret per policy",
+    )
+    assert sandbox_scm.counters()["revocations"] == revoked
+    if revoked:
+        order = sandbox_scm.orders(common_name="bye.example.com")[0]
+        assert order["status"] == "Revoked" and order["reasonCode"] == 5
+
+
+def test_revoke_on_delete_gives_up_within_the_bound_when_scm_is_down(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_setup: Any,
+    operator_factory: Any,
+) -> None:
+    scm_setup()
+    operator_factory(namespace, SECTIGO_OPERATOR_REVOKE_ON_DELETE_TIMEOUT_SECONDS="6")
+    apply(
+        cluster,
+        namespace,
+        certificate("stuck", commonName="stuck.example.com", deletionPolicy="Revoke"),
+    )
+    wait_condition(cluster, namespace, CERT, "stuck")
+    sandbox_scm.inject_fault("reset", "/api/*", count=None)  # SCM unreachable from now on
+    started = time.monotonic()
+    cluster.kubectl("delete", CERT, "stuck", "-n", namespace, "--wait=false")
+    wait_for(lambda: _gone(cluster, namespace, CERT, "stuck"), timeout=40, what="deleted")
+    assert time.monotonic() - started < 40
+    events = cluster.get_json("events", "-n", namespace)["items"]
+    abandoned = [e for e in events if e["reason"] == "RevocationAbandoned"]
+    assert abandoned and abandoned[0]["type"] == "Warning"
+    assert "stays valid at SCM" in abandoned[0]["message"]
+    assert _gone(cluster, namespace, "secret", "stuck-tls")
+    assert sandbox_scm.counters()["revocations"] == 0

@@ -73,6 +73,12 @@ class FakeKube:
         found = self.objects.get((plural, name))
         return copy.deepcopy(found) if found else None
 
+    async def set_finalizers(
+        self, plural: str, namespace: str, name: str, finalizers: list[str], resource_version: str
+    ) -> None:
+        self.writes.append(f"finalizers {name}")
+        self.objects[(plural, name)]["metadata"]["finalizers"] = list(finalizers)
+
     async def patch_status(
         self, plural: str, namespace: str, name: str, patch: Mapping[str, Any]
     ) -> None:

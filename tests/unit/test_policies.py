@@ -447,37 +447,6 @@ def test_with_csr_names(info: pki.CsrInfo, cn: str, sans: tuple[str, ...]) -> No
     assert got.identity == (cn or (sans[0] if sans else ""))
 
 
-@pytest.mark.parametrize(
-    ("fields", "processed", "expected"),
-    [
-        pytest.param({}, {}, [], id="nothing requested"),
-        pytest.param({"renewRequest": {"id": "r1"}}, {}, [], id="renew is supported"),
-        pytest.param(
-            {"replaceRequest": {"id": "r1", "reason": "x"}}, {}, [], id="replace is supported"
-        ),
-        pytest.param(
-            {"replaceRequest": {"id": "r1", "reason": "x"}},
-            {"replaceRequest": "r1"},
-            [],
-            id="replace already handled",
-        ),
-        pytest.param(
-            {"revokeRequest": {"id": "x", "reasonCode": 4, "reason": "superseded"}},
-            {"revokeRequest": "older"},
-            [],
-            id="revoke is supported",
-        ),
-        pytest.param(
-            {"deletionPolicy": "Revoke"}, {}, ["spec.deletionPolicy=Revoke"], id="revoke on delete"
-        ),
-    ],
-)
-def test_unsupported_fields(
-    fields: dict[str, Any], processed: dict[str, str | None], expected: list[str]
-) -> None:
-    assert policies.unsupported_fields(spec(**fields), processed) == expected
-
-
 def _info(
     cn: str | None = "a.example.com",
     dns: tuple[str, ...] = ("a.example.com",),
@@ -531,11 +500,3 @@ def test_spec_drift_client_email() -> None:
     assert policies.spec_drift(_info(emails=("bob@example.com",)), alice)[0].startswith(
         "spec.email"
     )
-
-
-def test_output_formats_are_no_longer_unsupported() -> None:
-    """additionalOutputFormats and spec.format are written to the Secret now."""
-    found = policies.unsupported_fields(
-        spec(format="x509CO", additionalOutputFormats=[{"type": "DER"}]), {}
-    )
-    assert found == []

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from sectigo_operator import pki
+from sectigo_operator.certificates.decision import Action, Facts
 from sectigo_operator.certificates.readiness import SecretState
-from sectigo_operator.certificates.trigger import Action, Facts, decide, jittered_renewal_time
+from sectigo_operator.certificates.trigger import decide, jittered_renewal_time
 from sectigo_operator.models import CertificateSpec, CertificateStatus, CertificateType
 from sectigo_operator.policies import EnrollPlan
 from sectigo_operator.settings import ANNOTATION_CERT_UNIQUE_ID

@@ -49,6 +49,10 @@ class KubeApi(Protocol):
         self, plural: str, namespace: str, name: str, patch: Mapping[str, Any]
     ) -> None: ...
 
+    async def set_finalizers(
+        self, plural: str, namespace: str, name: str, finalizers: list[str], resource_version: str
+    ) -> None: ...
+
 
 def _no_wake(namespace: str, name: str, when: datetime | None) -> None:
     return None

@@ -13,17 +13,18 @@ from typing import Any
 
 from .. import policies
 from ..configs import ConfigEntry
-from ..models import CertificateState, ConditionStatus, SectigoCertificate, find_condition
+from ..models import CertificateState, ConditionStatus, find_condition
 from ..policies import EnrollPlan, SpecError
-from . import issuing, revocation
+from . import deletion, importing, issuing, revocation
 from .context import Context, Emit
+from .decision import Action, Decision, Facts
 from .gather import Inputs, gather
-from .kinds import OrderKind, OrderRef, kind_of
+from .kinds import OrderKind, kind_of
 from .outcomes import RetryLater, SecretMissing, Stalled, wait_delay
 from .readiness import REASON_EXPIRED, SecretState, inspect, ready_verdict
 from .requests import Placer, placed
 from .status import StatusWriter, Verdict, stall
-from .trigger import Action, Decision, Facts, decide, key_gone
+from .trigger import decide, key_gone
 
 
 async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: int = 0) -> None:
@@ -35,12 +36,15 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: in
     inputs = await gather(ctx, body)
     cert = inputs.cert
     w = StatusWriter(ctx.kube, cert, inputs.now)
-    _warn_unsupported(cert, emit)
+    kind = kind_of(cert.spec)
+    if cert.metadata.deletion_timestamp is not None:
+        await deletion.delete(ctx, inputs, kind, emit, retry)
+        return
+    await deletion.ensure_finalizer(ctx, cert)
     stored = inspect(inputs.secret if inputs.secret_is_ours else None, w.status.fingerprint)
     ready = ready_verdict(stored, w.status, cert.spec.secret_name, inputs.now)
     w.usable = ready
     plan, plan_error = _plan(inputs)
-    kind = kind_of(cert.spec)
     facts = _facts(inputs, w, stored, plan, kind)
     decision = decide(facts)
     step = Step(ctx, w, inputs, kind, stored, ready, emit, retry, facts)
@@ -100,25 +104,6 @@ def _listed_revoked(inputs: Inputs, w: StatusWriter, kind: OrderKind) -> bool:
         return False
     listed = inputs.revoked
     return listed is not None and number in listed
-
-
-def _warn_unsupported(cert: SectigoCertificate, emit: Emit) -> None:
-    status = cert.status
-    if status is not None and status.observed_generation == cert.metadata.generation:
-        return
-    ignored = policies.unsupported_fields(
-        cert.spec,
-        {
-            "replaceRequest": status.last_replace_request_id if status else None,
-            "revokeRequest": status.last_revoke_request_id if status else None,
-        },
-    )
-    if ignored:
-        emit(
-            "Warning",
-            policies.REASON_NOT_SUPPORTED_YET,
-            f"not acted on by this operator version yet: {', '.join(ignored)}",
-        )
 
 
 class Step:
@@ -205,7 +190,11 @@ class Step:
             self._schedule()
             return
         if action == Action.IMPORT:
-            await self._import(await self._require_entry())
+            entry = await self._require_entry()
+            await importing.run(
+                self.ctx, w, self.inputs, entry, self.kind, self.stored, self.emit, self.ready
+            )
+            self._schedule()
             return
         if action == Action.REVOKE:
             await revocation.revoke(
@@ -259,39 +248,6 @@ class Step:
             self.ready,
             known,
         )
-        self._schedule()
-
-    async def _import(self, entry: ConfigEntry) -> None:
-        """Collect the SCM certificate ``spec.import`` names; never order anything."""
-        w, source = self.w, self.inputs.cert.spec.import_
-        assert source is not None
-        number = source.ssl_id or source.order_number
-        assert number is not None
-        if self.kind.order_number(w.status) != number:
-            self.kind.record(w.status, OrderRef(number), entry.customer_uri)
-            w.status.collect_started_at = w.now
-            w.record(CertificateState.APPLIED, f"importing SCM certificate {number}")
-        try:
-            await issuing.collect(
-                self.ctx,
-                w,
-                self.inputs,
-                None,
-                entry,
-                self.kind,
-                self.stored,
-                self.emit,
-                self.ready,
-                recollect=True,
-            )
-        except issuing.KeyGone:
-            await stall(
-                w,
-                self.emit,
-                policies.REASON_KEY_MISMATCH,
-                f"spec.privateKeySecretRef: the key does not match certificate {number} imported "
-                "from SCM; nothing was written",
-            )
         self._schedule()
 
     async def _require_plan(self, plan: EnrollPlan | None, error: SpecError | None) -> EnrollPlan:

@@ -22,13 +22,13 @@ from ..models import CertificateState, Enrollment, EnrollmentOperation
 from ..policies import EnrollPlan, SpecError
 from ..scm import Issued, ScmAuthenticationError, ScmError, ScmPermanentError, ScmResponseLost
 from .context import Context, Emit
+from .decision import Action
 from .gather import Inputs
 from .keys import KeyMaterial, material
 from .kinds import OrderKind, OrderRef
 from .outcomes import RetryLater, SecretMissing
 from .readiness import SecretState
 from .status import StatusWriter, Verdict, scm_failure, stall
-from .trigger import Action
 
 STATE_OF = {
     Action.ORDER: CertificateState.ENROLLING,

@@ -10,92 +10,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from .. import policies
-from ..models import CertificateSpec, CertificateState, CertificateStatus
-from ..models.certificate import OUTPUT_FORMAT_KEYS, RotationPolicy
+from ..models import CertificateState
+from ..models.certificate import OUTPUT_FORMAT_KEYS
 from ..pki import COLLECT_FORMAT_FILES
-from ..policies import EnrollPlan
 from ..settings import ANNOTATION_CERT_UNIQUE_ID
+from .decision import Action, Decision, Facts
 from .gather import IN_FLIGHT
-from .readiness import SecretState, expired
-
-
-class Action(StrEnum):
-    """What the step does."""
-
-    IMPORT = "Import"
-    """``spec.import``: collect an existing SCM certificate; nothing is ordered."""
-    REVOKE = "Revoke"
-    """``spec.revokeRequest``: revoke at SCM once per id."""
-    REVOKED = "Revoked"
-    """Revoked at SCM: report it; no renewal, no SCM call (until the spec changes)."""
-    WAIT_FOREIGN_SECRET = "WaitForeignSecret"  # noqa: S105 - an action, not a secret
-    CONTINUE = "Continue"
-    """An operation is in flight: place it (if not yet) or collect it."""
-    STAY_FAILED = "StayFailed"
-    ORDER = "Order"
-    """A new order (first issuance, or what a replace cannot do)."""
-    REPLACE = "Replace"
-    RENEW = "Renew"
-    RECOLLECT = "Recollect"
-    REWRITE = "Rewrite"
-    """Write the Secret again from what it holds (template, outputs): no SCM call."""
-    EXPIRED = "Expired"
-    READY = "Ready"
-
-
-@dataclass(frozen=True)
-class Decision:
-    action: Action
-    reason: str
-    message: str
-    new_key: bool = True
-    """For ORDER, RENEW and REPLACE: use a new key (else the key in the Secret)."""
-
-
-@dataclass(frozen=True)
-class Facts:
-    """The pure view of one step's inputs."""
-
-    spec: CertificateSpec
-    status: CertificateStatus
-    generation: int | None
-    secret_name: str
-    secret_exists: bool
-    secret_is_ours: bool
-    secret: SecretState
-    secret_labels: dict[str, str]
-    secret_annotations: dict[str, str]
-    secret_keys: frozenset[str]
-    plan: EnrollPlan | None
-    """None while the config is not Ready or the spec cannot be planned (checks needing it pass)."""
-    can_replace: bool
-    auto_renew: bool
-    now: datetime
-    uid: str = ""
-    collect_format: str | None = None
-    """``spec.format`` or the config's default: written as an extra Secret key."""
-    revoked_at_scm: bool = False
-    """The last SCM drift check listed the certificate's order as revoked."""
-
-    @property
-    def rotate(self) -> bool:
-        """A new key at renewal and replacement (``rotationPolicy``, default Always)."""
-        if self.spec.private_key_secret_ref is not None:
-            return False
-        pk = self.spec.private_key
-        return (pk.rotation_policy if pk and pk.rotation_policy else RotationPolicy.ALWAYS) == (
-            RotationPolicy.ALWAYS
-        )
-
-    @property
-    def user_key(self) -> bool:
-        return self.spec.private_key_secret_ref is not None
-
+from .readiness import expired
 
 Check = Callable[[Facts], Decision | None]
 

@@ -22,6 +22,7 @@ import kopf
 from ..certificates import Context, RetryLater, Stalled, reconcile
 from ..k8s import KubeError
 from ..models import GROUP, VERSION
+from ..settings import FINALIZER
 
 PLURAL = "sectigocertificates"
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ async def _step(
         async with lock:
             if body is None or key in _woken:
                 body = await ctx.kube.get_object(PLURAL, namespace, name)
-                if body is None or body.get("metadata", {}).get("deletionTimestamp"):
+                if body is None:
                     return
             if woken:
                 _woken.add(key)
@@ -83,6 +84,19 @@ async def on_change(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> N
     except KubeError as exc:
         delay = min(300.0, 2.0 ** min(retry + 1, 8))
         raise kopf.TemporaryError(str(exc), delay=delay) from None
+
+
+def _being_deleted(body: kopf.Body, **_: Any) -> bool:
+    meta = body.get("metadata", {})
+    return bool(meta.get("deletionTimestamp")) and FINALIZER in (meta.get("finalizers") or [])
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, id="certificate-deletion", when=_being_deleted)
+def on_deletion(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A certificate with a deletion policy is being deleted: run it (Kopf runs no update
+    handler for an object being deleted; the finalizer is ours, not Kopf's)."""
+    ctx: Context = memo.context
+    ctx.wake(body.metadata.namespace or "", body.metadata.name or "", ctx.now())
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, id="certificate-forget", optional=True)
