@@ -1,0 +1,434 @@
+"""``kubectl sectigo``: the command-line companion (installed as ``kubectl-sectigo``).
+
+Read-only commands show what the operator knows (``status``, ``inspect``, ``check-config``);
+the others change the spec exactly as a GitOps tool would (``renew``, ``replace``, ``revoke`` set
+the matching one-shot request with a fresh id; ``import`` writes a SectigoCertificate), so the
+CLI and Git never fight. It honours ``--kubeconfig``, ``--context``, ``-n`` and ``-A``, prints
+``-o json|yaml`` on request, and fails with one line (no traceback) on a missing object or a
+refused request. It never prints a private key.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+import kubernetes
+import yaml
+from kubernetes.client.exceptions import ApiException
+
+from . import pki
+from .models import GROUP, VERSION
+
+CERTS, CONFIGS = "sectigocertificates", "sectigoconfigs"
+
+
+class Api:
+    """The Kubernetes calls of the plugin, for one kubeconfig and context."""
+
+    def __init__(self, kubeconfig: str | None, context: str | None) -> None:
+        config = kubernetes.client.Configuration()
+        try:
+            kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, context=context, client_configuration=config
+            )
+        except (kubernetes.config.ConfigException, FileNotFoundError) as exc:
+            raise click.ClickException(f"cannot load the kubeconfig: {exc}") from None
+        client = kubernetes.client.ApiClient(config)
+        self.custom = kubernetes.client.CustomObjectsApi(client)
+        self.core = kubernetes.client.CoreV1Api(client)
+        self.default_namespace = _context_namespace(kubeconfig, context)
+
+    def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        with _errors(plural, namespace, name):
+            found: object = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name
+            )
+        assert isinstance(found, dict)
+        return found
+
+    def list(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
+        with _errors(plural, namespace or "", ""):
+            found: object = (
+                self.custom.list_cluster_custom_object(GROUP, VERSION, plural)
+                if namespace is None
+                else self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)
+            )
+        assert isinstance(found, dict)
+        return list(found.get("items", []))
+
+    def patch_spec(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
+        with _errors(CERTS, namespace, name):
+            self.custom.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                CERTS,
+                name,
+                {"spec": spec},
+                _content_type="application/merge-patch+json",
+            )
+
+    def create(self, namespace: str, body: dict[str, Any]) -> None:
+        with _errors(CERTS, namespace, body["metadata"]["name"]):
+            self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, CERTS, body)
+
+    def secret(self, namespace: str, name: str) -> dict[str, bytes]:
+        with _errors("secrets", namespace, name):
+            found = self.core.read_namespaced_secret(name, namespace)
+        return {k: base64.b64decode(v) for k, v in (found.data or {}).items()}
+
+
+def _context_namespace(kubeconfig: str | None, context: str | None) -> str:
+    try:
+        contexts, current = kubernetes.config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig
+        )
+    except (kubernetes.config.ConfigException, FileNotFoundError):
+        return "default"
+    chosen = next((c for c in contexts if c["name"] == context), current) if context else current
+    return str((chosen or {}).get("context", {}).get("namespace") or "default")
+
+
+@contextmanager
+def _errors(plural: str, namespace: str, name: str) -> Iterator[None]:
+    """Turn API errors into one line (never the response body)."""
+    kind = plural.rstrip("s")
+    try:
+        yield
+    except ApiException as exc:
+        where = f" in namespace {namespace!r}" if namespace else ""
+        if exc.status == 404:
+            raise click.ClickException(f"{kind} {name!r} not found{where}") from None
+        if exc.status == 409:
+            raise click.ClickException(f"{kind} {name!r} already exists{where}") from None
+        reason = _api_message(exc)
+        raise click.ClickException(
+            f"the API server refused the request for {kind} {name!r}{where}: {reason}"
+        ) from None
+    except OSError as exc:  # urllib3 wraps connection failures in OSError subclasses
+        raise click.ClickException(f"cannot reach the API server: {exc}") from None
+
+
+def _api_message(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
+    except ValueError:
+        return f"HTTP {exc.status} {exc.reason or ''}".strip()
+
+
+def _emit(obj: Any, output: str | None, table: Callable[[], None]) -> None:
+    if output == "json":
+        click.echo(json.dumps(obj, indent=2, default=str))
+    elif output == "yaml":
+        click.echo(yaml.safe_dump(obj, sort_keys=False, default_flow_style=False).rstrip())
+    else:
+        table()
+
+
+def _report(report: dict[str, Any]) -> None:
+    _rows([(k + ":", ", ".join(v) if isinstance(v, list) else str(v)) for k, v in report.items()])
+
+
+def _rows(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+class Options:
+    def __init__(self, api: Api, namespace: str | None, all_namespaces: bool) -> None:
+        self.api = api
+        self.namespace = namespace or api.default_namespace
+        self.all_namespaces = all_namespaces
+
+
+pass_options = click.make_pass_decorator(Options)
+OUTPUT = click.option(
+    "-o", "--output", type=click.Choice(["json", "yaml"]), default=None, help="json or yaml."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--kubeconfig", default=None, help="Path to the kubeconfig file.")
+@click.option("--context", default=None, help="The kubeconfig context to use.")
+@click.option("-n", "--namespace", default=None, help="Namespace (default: the context's).")
+@click.option("-A", "--all-namespaces", is_flag=True, help="All namespaces (status only).")
+@click.pass_context
+def main(
+    ctx: click.Context,
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+    all_namespaces: bool,
+) -> None:
+    """kubectl sectigo: look at and act on SectigoCertificates."""
+    ctx.obj = Options(Api(kubeconfig, context), namespace, all_namespaces)
+
+
+@main.command()
+@click.argument("name", required=False)
+@OUTPUT
+@pass_options
+def status(options: Options, name: str | None, output: str | None) -> None:
+    """Conditions, history, SCM ids, expiry and renewal time of NAME (or a table of all)."""
+    if name is None:
+        namespace = None if options.all_namespaces else options.namespace
+        items = options.api.list(CERTS, namespace)
+        _emit(items, output, lambda: _status_table(items))
+        return
+    cert = options.api.get(CERTS, options.namespace, name)
+    _emit(cert.get("status", {}), output, lambda: _status_detail(cert))
+
+
+def _status_table(items: list[dict[str, Any]]) -> None:
+    rows = [("NAMESPACE", "NAME", "READY", "REASON", "STATE", "SCM ID", "EXPIRES", "RENEWAL")]
+    for item in items:
+        st = item.get("status", {})
+        ready = _condition(st, "Ready")
+        rows.append(
+            (
+                item["metadata"]["namespace"],
+                item["metadata"]["name"],
+                ready.get("status", "Unknown"),
+                ready.get("reason", ""),
+                st.get("state", ""),
+                str(st.get("sslId") or st.get("orderNumber") or ""),
+                st.get("notAfter", ""),
+                st.get("renewalTime", ""),
+            )
+        )
+    _rows(rows)
+
+
+def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions", []) if c.get("type") == type_), {})
+
+
+def _status_detail(cert: dict[str, Any]) -> None:
+    st, meta = cert.get("status", {}), cert["metadata"]
+    fields = [
+        ("Certificate", f"{meta['namespace']}/{meta['name']}"),
+        ("State", st.get("state", "")),
+        ("SCM status", st.get("scmStatus", "")),
+        ("SCM id", str(st.get("sslId") or st.get("orderNumber") or "")),
+        ("Unique id", st.get("certUniqueId", "")),
+        ("Serial", st.get("serialNumber", "")),
+        ("Not after", st.get("notAfter", "")),
+        ("Renewal time", st.get("renewalTime", "")),
+        ("Secret", cert["spec"].get("secretName", "")),
+    ]
+    _rows([(k + ":", v) for k, v in fields])
+    click.echo("\nConditions:")
+    conditions = [("TYPE", "STATUS", "REASON", "MESSAGE")]
+    conditions += [
+        (c["type"], c["status"], c.get("reason", ""), c.get("message", ""))
+        for c in st.get("conditions", [])
+    ]
+    _rows(conditions)
+    click.echo("\nHistory:")
+    _rows(
+        [("TIME", "STATE", "MESSAGE")]
+        + [(h["timestamp"], h["status"], h.get("message") or "") for h in st.get("history", [])]
+    )
+
+
+@main.command()
+@click.argument("name")
+@OUTPUT
+@pass_options
+def inspect(options: Options, name: str, output: str | None) -> None:
+    """Decode NAME's Secret: subject, names, issuer, dates, key match, chain."""
+    cert = options.api.get(CERTS, options.namespace, name)
+    data = options.api.secret(options.namespace, cert["spec"]["secretName"])
+    try:
+        certs = pki.parse_pem_chain(data.get("tls.crt", b""))
+        certs += pki.parse_pem_chain(data["ca.crt"]) if data.get("ca.crt") else []
+        chain = pki.order_chain(certs)
+    except pki.PkiError as exc:
+        raise click.ClickException(f"Secret {cert['spec']['secretName']!r}: {exc}") from None
+    info = pki.cert_info(chain.leaf)
+    try:
+        raw = data.get("tls.key")
+        key = pki.load_private_key(raw, trusted=True) if raw else None
+    except pki.PkiError:
+        key = None
+    report = {
+        "secret": cert["spec"]["secretName"],
+        "subject": chain.leaf.subject.rfc4514_string(),
+        "commonName": info.common_name,
+        "dnsNames": list(info.dns_names),
+        "ipAddresses": list(info.ip_addresses),
+        "emailAddresses": list(info.email_addresses),
+        "issuer": chain.leaf.issuer.rfc4514_string(),
+        "serialNumber": info.serial_number,
+        "notBefore": info.not_before.isoformat(),
+        "notAfter": info.not_after.isoformat(),
+        "keyType": str(info.key_spec) if info.key_spec else "",
+        "keyMatches": bool(key is not None and pki.cert_matches_key(chain.leaf, key)),
+        "chain": [c.subject.rfc4514_string() for c in (chain.leaf, *chain.intermediates)]
+        + ([chain.root.subject.rfc4514_string()] if chain.root else []),
+        "extraKeys": sorted(k for k in data if k not in ("tls.crt", "tls.key", "ca.crt")),
+    }
+
+    def table() -> None:
+        _rows(
+            [(k + ":", ", ".join(v) if isinstance(v, list) else str(v)) for k, v in report.items()]
+        )
+
+    _emit(report, output, table)
+
+
+def _request_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+@main.command()
+@click.argument("name")
+@pass_options
+def renew(options: Options, name: str) -> None:
+    """Renew NAME now (sets spec.renewRequest with a fresh id)."""
+    options.api.get(CERTS, options.namespace, name)
+    request_id = _request_id()
+    options.api.patch_spec(options.namespace, name, {"renewRequest": {"id": request_id}})
+    click.echo(f"sectigocertificate/{name}: renewRequest {request_id}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--reason", required=True, help="Reason sent to SCM (1-512 characters).")
+@pass_options
+def replace(options: Options, name: str, reason: str) -> None:
+    """Replace NAME at SCM (sets spec.replaceRequest with a fresh id)."""
+    options.api.get(CERTS, options.namespace, name)
+    request_id = _request_id()
+    options.api.patch_spec(
+        options.namespace, name, {"replaceRequest": {"id": request_id, "reason": reason}}
+    )
+    click.echo(f"sectigocertificate/{name}: replaceRequest {request_id}")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--reason", required=True, help="Reason sent to SCM (1-512 characters).")
+@click.option(
+    "--reason-code",
+    type=click.Choice(["0", "1", "3", "4", "5"]),
+    default="0",
+    show_default=True,
+    help="0 unspecified, 1 keyCompromise, 3 affiliationChanged, 4 superseded, "
+    "5 cessationOfOperation.",
+)
+@pass_options
+def revoke(options: Options, name: str, reason: str, reason_code: str) -> None:
+    """Revoke NAME at SCM (sets spec.revokeRequest with a fresh id). Irreversible."""
+    options.api.get(CERTS, options.namespace, name)
+    request_id = _request_id()
+    request = {"id": request_id, "reasonCode": int(reason_code), "reason": reason}
+    options.api.patch_spec(options.namespace, name, {"revokeRequest": request})
+    click.echo(f"sectigocertificate/{name}: revokeRequest {request_id}")
+
+
+@main.command("import")
+@click.argument("name")
+@click.option("--config", "config_name", required=True, help="The SectigoConfig to use.")
+@click.option("--ssl-id", type=int, default=None, help="SCM sslId of an SSL certificate.")
+@click.option("--order-number", type=int, default=None, help="Order number of a client one.")
+@click.option("--key-secret", required=True, help="Secret holding the certificate's key.")
+@click.option("--secret-name", default=None, help="Secret to write (default: NAME-tls).")
+@click.option("--common-name", default=None, help="SSL: the certificate's common name.")
+@click.option("--email", default=None, help="Client: the person's e-mail.")
+@click.option("--first-name", default=None, help="Client: first name.")
+@click.option("--last-name", default=None, help="Client: last name.")
+@click.option("--dry-run", is_flag=True, help="Print the SectigoCertificate, create nothing.")
+@pass_options
+def import_(
+    options: Options,
+    name: str,
+    config_name: str,
+    ssl_id: int | None,
+    order_number: int | None,
+    key_secret: str,
+    secret_name: str | None,
+    common_name: str | None,
+    email: str | None,
+    first_name: str | None,
+    last_name: str | None,
+    dry_run: bool,
+) -> None:
+    """Write a SectigoCertificate that adopts an existing SCM certificate (orders nothing)."""
+    if (ssl_id is None) == (order_number is None):
+        raise click.UsageError("give exactly one of --ssl-id and --order-number")
+    spec: dict[str, Any] = {
+        "configRef": {"name": config_name},
+        "certificateType": "ssl" if ssl_id is not None else "client",
+        "secretName": secret_name or f"{name}-tls",
+        "privateKeySecretRef": {"name": key_secret},
+        "import": {"sslId": ssl_id} if ssl_id is not None else {"orderNumber": order_number},
+    }
+    optional = {
+        "commonName": common_name,
+        "email": email,
+        "firstName": first_name,
+        "lastName": last_name,
+    }
+    spec.update({k: v for k, v in optional.items() if v is not None})
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "SectigoCertificate",
+        "metadata": {"name": name, "namespace": options.namespace},
+        "spec": spec,
+    }
+    if dry_run:
+        click.echo(yaml.safe_dump(body, sort_keys=False).rstrip())
+        return
+    options.api.create(options.namespace, body)
+    click.echo(f"sectigocertificate/{name} created (importing {ssl_id or order_number})")
+
+
+@main.command("check-config")
+@click.argument("name")
+@OUTPUT
+@pass_options
+def check_config(options: Options, name: str, output: str | None) -> None:
+    """Is SectigoConfig NAME Ready, when was it checked, and which certificates use it?"""
+    config = options.api.get(CONFIGS, options.namespace, name)
+    users = [
+        c["metadata"]["name"]
+        for c in options.api.list(CERTS, options.namespace)
+        if c["spec"].get("configRef", {}).get("name") == name
+    ]
+    st = config.get("status", {})
+    ready = _condition(st, "Ready")
+    report = {
+        "name": name,
+        "url": config["spec"].get("url"),
+        "customerUri": config["spec"].get("customerUri"),
+        "ready": ready.get("status", "Unknown"),
+        "reason": ready.get("reason", ""),
+        "message": ready.get("message", ""),
+        "lastChecked": st.get("lastChecked", ""),
+        "certificates": users,
+    }
+
+    def table() -> None:
+        _rows(
+            [(k + ":", ", ".join(v) if isinstance(v, list) else str(v)) for k, v in report.items()]
+        )
+
+    _emit(report, output, table)
+    if report["ready"] != "True":
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
