@@ -343,7 +343,11 @@ def revoke(options: Options, name: str, reason: str, reason_code: str) -> None:
 @click.option("--config", "config_name", required=True, help="The SectigoConfig to use.")
 @click.option("--ssl-id", type=int, default=None, help="SCM sslId of an SSL certificate.")
 @click.option("--order-number", type=int, default=None, help="Order number of a client one.")
-@click.option("--key-secret", required=True, help="Secret holding the certificate's key.")
+@click.option(
+    "--key-secret",
+    default=None,
+    help="Secret holding the certificate's key (without it: a certificate-only Secret).",
+)
 @click.option("--secret-name", default=None, help="Secret to write (default: NAME-tls).")
 @click.option("--common-name", default=None, help="SSL: the certificate's common name.")
 @click.option("--email", default=None, help="Client: the person's e-mail.")
@@ -357,7 +361,7 @@ def import_(
     config_name: str,
     ssl_id: int | None,
     order_number: int | None,
-    key_secret: str,
+    key_secret: str | None,
     secret_name: str | None,
     common_name: str | None,
     email: str | None,
@@ -372,7 +376,6 @@ def import_(
         "configRef": {"name": config_name},
         "certificateType": "ssl" if ssl_id is not None else "client",
         "secretName": secret_name or f"{name}-tls",
-        "privateKeySecretRef": {"name": key_secret},
         "import": {"sslId": ssl_id} if ssl_id is not None else {"orderNumber": order_number},
     }
     optional = {
@@ -382,6 +385,8 @@ def import_(
         "lastName": last_name,
     }
     spec.update({k: v for k, v in optional.items() if v is not None})
+    if key_secret is not None:
+        spec["privateKeySecretRef"] = {"name": key_secret}
     body = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "SectigoCertificate",

@@ -275,11 +275,6 @@ INVALID: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
         ("spec.privateKeySecretRef", "Required"),
     ),
     (
-        "cert: import without key",
-        with_spec(SSL, **{"import": {"sslId": 1}}),
-        ("spec.privateKeySecretRef", "import"),
-    ),
-    (
         "cert: import both ids",
         with_spec(
             SSL, privateKeySecretRef={"name": "k"}, **{"import": {"sslId": 1, "orderNumber": 2}}

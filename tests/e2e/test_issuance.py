@@ -14,6 +14,7 @@ from tests.fixtures.operator import (
     check_secret,
     cond,
     enroll_calls,
+    get,
     history,
     key_secret,
     secret_exists,
@@ -141,6 +142,7 @@ def test_import_collects_an_existing_certificate_without_ordering(
         key_secret("wrong-key", wrong),
         certificate("legacy", privateKeySecretRef={"name": "legacy-key"}, **person),
         certificate("mismatch", privateKeySecretRef={"name": "wrong-key"}, **person),
+        certificate("bare", **person),
     )
     obj = wait_condition(cluster, namespace, CERT, "legacy")
     info = check_secret(cluster, namespace, "legacy-tls", sandbox_scm)
@@ -149,6 +151,12 @@ def test_import_collects_an_existing_certificate_without_ordering(
     refused = wait_condition(cluster, namespace, CERT, "mismatch", "Stalled", reason="KeyMismatch")
     assert "spec.privateKeySecretRef" in cond(refused, "Stalled")["message"]
     assert not secret_exists(cluster, namespace, "mismatch-tls")
+    # without a key: certificate and chain only, and Ready says so
+    bare = wait_condition(cluster, namespace, CERT, "bare", "Ready", "False", "CertificateOnly")
+    assert "without its private key" in cond(bare, "Ready")["message"]
+    secret = get(cluster, namespace, "secret", "bare-tls")
+    assert secret["type"] == "Opaque" and sorted(secret["data"]) == ["ca.crt", "tls.crt"]
+    assert bare["status"]["serialNumber"] == info.serial_number
     assert enroll_calls(sandbox_scm, enroll) == 1  # the order made above; nothing by the operator
 
 

@@ -364,3 +364,17 @@ def test_jitter_is_deterministic_inside_the_window() -> None:
 def test_decide_one_shot_requests(case: Facts, action: Action, reason: str) -> None:
     decision = decide(case)
     assert (decision.action, decision.reason) == (action, reason)
+
+
+def test_import_without_key_is_a_complete_state_not_drift() -> None:
+    keyless = dataclasses.replace(HEALTHY, key_matches=False)
+    imported = {"import": {"sslId": 7}}
+    assert decide(facts(imported, secret=keyless)).action == Action.READY
+    # the same Secret for a certificate that should have its key: replace with a new one
+    assert decide(facts(secret=keyless)).action == Action.REPLACE
+    # deleted: collected again (there is no key to lose), never replaced
+    gone = facts(imported, secret_exists=False, secret=SecretState(exists=False))
+    assert decide(gone).action == Action.RECOLLECT
+    # output formats need the key: not asked for
+    wants_der = facts({**imported, "additionalOutputFormats": [{"type": "DER"}]}, secret=keyless)
+    assert decide(wants_der).action == Action.READY

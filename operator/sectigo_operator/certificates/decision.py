@@ -82,5 +82,10 @@ class Facts:
         )
 
     @property
+    def import_without_key(self) -> bool:
+        """An import with no ``privateKeySecretRef``: a Secret without a key is expected."""
+        return self.spec.import_ is not None and self.spec.private_key_secret_ref is None
+
+    @property
     def user_key(self) -> bool:
         return self.spec.private_key_secret_ref is not None

@@ -2,8 +2,10 @@
 
 ``spec.import`` names an SSL id or a client order number. The step records it as the order the
 status follows and collects it; the key from ``privateKeySecretRef`` must match the collected
-certificate (else ``Stalled`` ``KeyMismatch`` naming the field, and no Secret is written). From
-then on the certificate is managed like any other.
+certificate (else ``Stalled`` ``KeyMismatch`` naming the field, and no Secret is written).
+Without ``privateKeySecretRef`` the Secret (type ``Opaque``) holds ``tls.crt`` and ``ca.crt``
+only and Ready is False with reason ``CertificateOnly``. From then on the certificate is managed
+like any other (a renewal brings a new key and so a complete Secret).
 """
 
 from __future__ import annotations
@@ -41,7 +43,10 @@ async def run(
         await issuing.collect(
             ctx, w, inputs, None, entry, kind, stored, emit, ready, recollect=True
         )
-    except issuing.KeyGone:
+    except issuing.KeyGone as gone:
+        if inputs.user_key is None:  # imported without its key: certificate and chain only
+            await issuing.store(ctx, w, inputs, None, entry, kind, gone.chain, None, emit)
+            return
         await stall(
             w,
             emit,

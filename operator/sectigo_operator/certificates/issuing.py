@@ -33,24 +33,36 @@ from .gather import Inputs, Reference, pending_key_secret_name
 from .keys import KeyMaterial, key_for
 from .kinds import OrderKind
 from .outcomes import RetryLater
-from .readiness import SecretState, ready_message
+from .readiness import SecretState, certificate_only_verdict, ready_message
 from .status import StatusWriter, Verdict, scm_failure, stall
 from .trigger import jittered_renewal_time
 
 
 class KeyGone(Exception):
-    """Collected again, but no key at hand matches the certificate (the Secret's was edited)."""
+    """Collected again, but no key at hand matches the certificate (the Secret's was edited,
+    or an import without its key)."""
+
+    def __init__(self, chain: pki.Chain) -> None:
+        self.chain = chain
+        super().__init__("no key matches the collected certificate")
+
+
+CERTIFICATE_ONLY_TYPE = "Opaque"
+"""A Secret without a key cannot be ``kubernetes.io/tls`` (which requires ``tls.key``)."""
 
 
 def secret_payload(
     spec: CertificateSpec,
     status: CertificateStatus,
     chain: pki.Chain,
-    key: pki.PrivateKey,
+    key: pki.PrivateKey | None,
     passwords: Mapping[str, Reference],
     collect_format: str | None = None,
 ) -> tuple[dict[str, bytes], dict[str, str], dict[str, str]]:
     """The Secret's data, labels and annotations (raises SecretMissing for a PKCS#12 password).
+
+    Without a key (an import without ``privateKeySecretRef``) only the certificate, the chain
+    and the collect format are written: every additional output format needs the key.
 
     ``collect_format`` (``spec.format``, else the config's default for the kind) adds the chain
     as SCM's collect returns it in that format, under ``pki.COLLECT_FORMAT_FILES[format]``.
@@ -58,9 +70,11 @@ def secret_payload(
     encoding: pki.KeyEncoding = (
         "PKCS8" if spec.private_key and spec.private_key.encoding == KeyEncoding.PKCS8 else "PKCS1"
     )
-    key_pem = pki.private_key_to_pem(key, encoding)
     chain_pem = pki.chain_to_pem(chain)
-    data = {"tls.crt": chain_pem.encode(), "tls.key": key_pem}
+    data = {"tls.crt": chain_pem.encode()}
+    key_pem = pki.private_key_to_pem(key, encoding) if key is not None else b""
+    if key is not None:
+        data["tls.key"] = key_pem
     ca = pki.ca_pem(chain)
     if ca:
         data["ca.crt"] = ca.encode()
@@ -69,6 +83,8 @@ def secret_payload(
             chain, collect_format
         )
     for output in spec.additional_output_formats or ():
+        if key is None:
+            break
         name = OUTPUT_FORMAT_KEYS[output.type]
         if output.type == OutputFormatType.COMBINED_PEM:
             data[name] = pki.combined_pem(chain_pem, key_pem).encode()
@@ -119,7 +135,7 @@ async def write(
     w: StatusWriter,
     inputs: Inputs,
     chain: pki.Chain,
-    key: pki.PrivateKey,
+    key: pki.PrivateKey | None,
     emit: Emit,
 ) -> None:
     """Write the target Secret in one request; the status must already name the certificate."""
@@ -129,11 +145,17 @@ async def write(
     )
     labels[LABEL_CERTIFICATE] = inputs.cert.metadata.name
     ours = inputs.secret if inputs.secret_is_ours else None
+    secret_type = "kubernetes.io/tls" if key is not None else CERTIFICATE_ONLY_TYPE
+    if ours is not None and ours.type != secret_type:
+        # The type of a Secret is immutable: a certificate-only Secret that gets its key (a
+        # renewal with a new key) is written anew.
+        await ctx.kube.delete_secret(inputs.namespace, spec.secret_name)
+        ours = None
     try:
         await ctx.kube.write_secret(
             inputs.namespace,
             spec.secret_name,
-            type="kubernetes.io/tls",
+            type=secret_type,
             data=data,
             labels=labels,
             annotations=annotations,
@@ -185,7 +207,7 @@ async def collect(
         )
     key = await key_for(inputs, chain.leaf, stored, known)
     if key is None and recollect:
-        raise KeyGone()
+        raise KeyGone(chain)
     if key is None:
         message = (
             f"the private key of order {status.cert_unique_id} is gone (its pending-key Secret "
@@ -205,7 +227,7 @@ async def store(
     entry: ConfigEntry | None,
     kind: OrderKind,
     chain: pki.Chain,
-    key: pki.PrivateKey,
+    key: pki.PrivateKey | None,
     emit: Emit,
     known: KeyMaterial | None = None,
 ) -> None:
@@ -238,7 +260,10 @@ async def store(
     w.record(
         CertificateState.ISSUED, f"serial {info.serial_number}, expires {info.not_after:%Y-%m-%d}"
     )
-    w.conditions(ready=(True, policies.REASON_ISSUED, ready_message(status, spec.secret_name)))
+    if key is not None:
+        w.conditions(ready=(True, policies.REASON_ISSUED, ready_message(status, spec.secret_name)))
+    else:
+        w.conditions(ready=certificate_only_verdict(status, spec.secret_name))
     await w.flush()
     message = (
         f"certificate {status.cert_unique_id} issued and stored in Secret {spec.secret_name!r}"

@@ -16,6 +16,7 @@ from ..models import CertificateStatus
 
 REASON_EXPIRED = "Expired"
 REASON_SECRET_DELETED = "SecretDeleted"  # noqa: S105 - a reason, not a secret
+REASON_CERTIFICATE_ONLY = "CertificateOnly"
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,28 @@ def ready_message(status: CertificateStatus, secret_name: str) -> str:
     return f"certificate {status.cert_unique_id} is in Secret {secret_name!r}{until}"
 
 
+def certificate_only_verdict(status: CertificateStatus, secret_name: str) -> tuple[bool, str, str]:
+    """Ready for an import without its key: never True (there is no key to match)."""
+    return (
+        False,
+        REASON_CERTIFICATE_ONLY,
+        f"certificate {status.cert_unique_id} was imported without its private key: Secret "
+        f"{secret_name!r} holds the certificate and chain only (add spec.privateKeySecretRef "
+        "to complete it; a renewal makes a new key)",
+    )
+
+
 def ready_verdict(
-    state: SecretState, status: CertificateStatus, secret_name: str, now: datetime
+    state: SecretState,
+    status: CertificateStatus,
+    secret_name: str,
+    now: datetime,
+    certificate_only: bool = False,
 ) -> tuple[bool, str, str]:
-    """Ready's (status, reason, message) from the Secret alone."""
+    """Ready's (status, reason, message) from the Secret alone (``certificate_only``: the spec
+    imports without a key, so a Secret without one is what it should hold)."""
+    if certificate_only and state.current and state.key is None and not expired(status, now):
+        return certificate_only_verdict(status, secret_name)
     if state.healthy and not expired(status, now):
         return True, policies.REASON_ISSUED, ready_message(status, secret_name)
     if state.healthy:

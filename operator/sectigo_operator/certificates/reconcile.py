@@ -42,7 +42,8 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: in
         return
     await deletion.ensure_finalizer(ctx, cert)
     stored = inspect(inputs.secret if inputs.secret_is_ours else None, w.status.fingerprint)
-    ready = ready_verdict(stored, w.status, cert.spec.secret_name, inputs.now)
+    certificate_only = cert.spec.import_ is not None and cert.spec.private_key_secret_ref is None
+    ready = ready_verdict(stored, w.status, cert.spec.secret_name, inputs.now, certificate_only)
     w.usable = ready
     plan, plan_error = _plan(inputs)
     facts = _facts(inputs, w, stored, plan, kind)
@@ -221,7 +222,21 @@ class Step:
                     self.ready,
                     recollect=True,
                 )
-            except issuing.KeyGone:
+            except issuing.KeyGone as gone_key:
+                if self.facts.import_without_key:
+                    await issuing.store(
+                        self.ctx,
+                        w,
+                        self.inputs,
+                        None,
+                        entry,
+                        self.kind,
+                        gone_key.chain,
+                        None,
+                        self.emit,
+                    )
+                    self._schedule()
+                    return
                 name = self.inputs.cert.spec.secret_name
                 gone = key_gone(
                     self.facts, f"the key in Secret {name!r} does not match its certificate"

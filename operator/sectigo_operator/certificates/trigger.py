@@ -90,7 +90,7 @@ def not_issued(f: Facts) -> Decision | None:
 
 def _key_gone(f: Facts, what: str) -> Decision:
     """The Secret's key is gone: a replace with a new key where SCM allows it, else an order."""
-    if f.user_key:
+    if f.user_key or f.import_without_key:
         return Decision(Action.RECOLLECT, "SecretDrift", f"{what}; restoring it from SCM", False)
     if f.can_replace:
         return Decision(Action.REPLACE, "SecretDrift", f"{what}; replacing with a new key")
@@ -105,7 +105,7 @@ def secret_deleted(f: Facts) -> Decision | None:
 
 def secret_edited(f: Facts) -> Decision | None:
     s = f.secret
-    if s.current and s.key_matches:
+    if s.current and (s.key_matches or (f.import_without_key and s.key is None)):
         return None
     if s.current:  # the certificate is ours, the key is not its key
         return _key_gone(f, f"the key in Secret {f.secret_name!r} was changed")
@@ -206,6 +206,8 @@ def renewal_due(f: Facts) -> Decision | None:
 
 
 def outputs_outdated(f: Facts) -> Decision | None:
+    if f.import_without_key and f.secret.key is None:
+        return None  # certificate only: no output format can be written without the key
     template = f.spec.secret_template
     missing = []
     for key, value in ((template.labels or {}) if template else {}).items():

@@ -345,15 +345,6 @@ _SPEC_RULES = (
         reason="FieldValueRequired",
     ),
     Cel(
-        "!has(self.__import__) || has(self.privateKeySecretRef)",
-        message=(
-            "spec.privateKeySecretRef is required with spec.import: SCM does not hold the key"
-            " of an imported certificate"
-        ),
-        field_path=".privateKeySecretRef",
-        reason="FieldValueRequired",
-    ),
-    Cel(
         "!has(self.__import__) || !(has(self.csr) || has(self.csrSecretRef))",
         message="spec.import cannot be combined with spec.csr or spec.csrSecretRef",
         field_path=".import",
@@ -473,8 +464,9 @@ class CertificateSpec(ApiModel):
     import_: Annotated[ImportSource, immutable("spec.import")] | None = Field(
         default=None, alias="import"
     )
-    """Adopt an existing SCM certificate instead of ordering one. Immutable once set. Needs
-    ``privateKeySecretRef`` (the key of that certificate)."""
+    """Adopt an existing SCM certificate instead of ordering one. Immutable once set. With
+    ``privateKeySecretRef`` (SCM does not hold the key) the Secret is complete; without it the
+    Secret holds the certificate and chain only and Ready says ``CertificateOnly``."""
 
     # --- lifecycle
     renewal: RenewalOverride | None = None
