@@ -598,3 +598,23 @@ def test_revoke_on_delete_gives_up_within_the_bound_when_scm_is_down(
     assert "stays valid at SCM" in abandoned[0]["message"]
     assert _gone(cluster, namespace, "secret", "stuck-tls")
     assert sandbox_scm.counters()["revocations"] == 0
+
+
+def test_deleting_a_config_in_use_is_reported(
+    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
+) -> None:
+    apply(cluster, namespace, certificate("user", commonName="user.example.com"))
+    wait_condition(cluster, namespace, CERT, "user")
+    cluster.kubectl("delete", "sectigoconfig", "scm", "-n", namespace)
+
+    def reported() -> list[dict[str, Any]] | None:
+        events = cluster.get_json("events", "-n", namespace)["items"]
+        found = [e for e in events if e["reason"] in ("ConfigInUse", "ConfigDeleted")]
+        return found if len(found) >= 2 else None
+
+    events = wait_for(reported, timeout=20, what="ConfigInUse and ConfigDeleted Events")
+    on_config = next(e for e in events if e["reason"] == "ConfigInUse")
+    assert on_config["involvedObject"]["name"] == "scm" and "user" in on_config["message"]
+    on_cert = next(e for e in events if e["reason"] == "ConfigDeleted")
+    assert on_cert["involvedObject"]["name"] == "user" and on_cert["type"] == "Warning"
+    assert secret_data(cluster, namespace, "user-tls")["tls.crt"]  # the Secret is kept

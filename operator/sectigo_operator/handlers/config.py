@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -126,5 +126,35 @@ async def recheck(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: An
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, id="config-delete", optional=True)
 async def forget(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Forget a deleted config; if certificates still use it, say so on the config and on each
+    of them (they keep their Secrets, and wait with ConfigNotReady for SCM work until a config
+    of that name exists again)."""
     ctx: Context = memo.context
-    await ctx.configs.remove(body["metadata"]["namespace"], body["metadata"]["name"])
+    ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    await ctx.configs.remove(ns, name)
+    users = sorted(
+        cert for (n, cert), (config, _, _) in ctx.orders.items() if n == ns and config == name
+    )
+    if not users:
+        return
+    shown = ", ".join(users[:20]) + (f" and {len(users) - 20} more" if len(users) > 20 else "")
+    kopf.event(
+        body,
+        type="Warning",
+        reason="ConfigInUse",
+        message=f"SectigoConfig {name!r} was deleted while certificates use it: {shown}; they "
+        "keep their Secrets but cannot renew until a config of that name exists again",
+    )
+    for cert in users:
+        ref = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "SectigoCertificate",
+            "metadata": {"namespace": ns, "name": cert},
+        }
+        kopf.event(
+            cast(kopf.Body, ref),  # kopf reads only apiVersion, kind and metadata of it
+            type="Warning",
+            reason="ConfigDeleted",
+            message=f"SectigoConfig {name!r} was deleted: no renewal or other SCM operation "
+            "until it exists again",
+        )
