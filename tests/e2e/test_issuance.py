@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from tests.fixtures.cluster import Cluster
+from tests.fixtures.cluster import Cluster, wait_for
 from tests.fixtures.operator import (
     CERT,
     SSL_ENROLL,
@@ -135,16 +135,27 @@ def test_import_collects_an_existing_certificate_without_ordering(
         }
     )
     wrong = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
-    apply(
-        cluster,
-        namespace,
+    manifests = (
         key_secret("legacy-key", key),
         key_secret("wrong-key", wrong),
         certificate("legacy", privateKeySecretRef={"name": "legacy-key"}, **person),
         certificate("mismatch", privateKeySecretRef={"name": "wrong-key"}, **person),
         certificate("bare", **person),
     )
+    # The first collect is answered at SCM but the answer is lost, and the operator dies.
+    collect = "/api/ssl/v1/collect/*" if kind == "ssl" else "/api/smime/v1/collect/*"
+    sandbox_scm.inject_fault("response_lost", collect)
+    apply(cluster, namespace, *manifests)
+    wait_for(
+        lambda: sum(sandbox_scm.counters()["collectCallsByOrder"].values()) >= 1,
+        timeout=30,
+        what="first collect",
+    )
+    scm_operator.kill()
+    scm_operator.start()
     obj = wait_condition(cluster, namespace, CERT, "legacy")
+    for _ in range(2):  # the same manifests again: nothing to do
+        apply(cluster, namespace, *manifests)
     info = check_secret(cluster, namespace, "legacy-tls", sandbox_scm)
     assert obj["status"]["serialNumber"] == info.serial_number
     assert obj["status"]["sslId" if kind == "ssl" else "orderNumber"] == number

@@ -375,6 +375,9 @@ def test_import_without_key_is_a_complete_state_not_drift() -> None:
     # deleted: collected again (there is no key to lose), never replaced
     gone = facts(imported, secret_exists=False, secret=SecretState(exists=False))
     assert decide(gone).action == Action.RECOLLECT
+    # the imported certificate's key type is not ours to change (the config default may differ)
+    rsa_default = dataclasses.replace(PLAN, key_spec=pki.KeySpec("RSA", 2048))
+    assert decide(facts(imported, secret=keyless, plan=rsa_default)).action == Action.READY
     # output formats need the key: not asked for
     wants_der = facts({**imported, "additionalOutputFormats": [{"type": "DER"}]}, secret=keyless)
     assert decide(wants_der).action == Action.READY

@@ -151,6 +151,9 @@ async def write(
         # renewal with a new key) is written anew.
         await ctx.kube.delete_secret(inputs.namespace, spec.secret_name)
         ours = None
+    key_ = (inputs.namespace, spec.secret_name)
+    previous = ctx.written.get(key_)
+    ctx.written[key_] = data_digest(data)  # before the write: its watch event may come first
     try:
         await ctx.kube.write_secret(
             inputs.namespace,
@@ -162,13 +165,24 @@ async def write(
             resource_version=ours.resource_version if ours else None,
         )
     except KubeConflict:
+        _restore(ctx, key_, previous)
         raise RetryLater(1.0, f"Secret {spec.secret_name!r} changed meanwhile") from None
     except KubeInvalid as exc:
+        _restore(ctx, key_, previous)
         message = (
             f"the API server refused Secret {spec.secret_name!r} (check spec.secretTemplate): {exc}"
         )
         await stall(w, emit, policies.REASON_INVALID_SPEC, message)
-    ctx.written[(inputs.namespace, spec.secret_name)] = data_digest(data)
+    except BaseException:
+        _restore(ctx, key_, previous)
+        raise
+
+
+def _restore(ctx: Context, key: tuple[str, str], previous: str | None) -> None:
+    if previous is None:
+        ctx.written.pop(key, None)
+    else:
+        ctx.written[key] = previous
 
 
 async def collect(

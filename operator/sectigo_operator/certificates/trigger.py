@@ -137,8 +137,8 @@ def names_changed(f: Facts) -> Decision | None:
 
 
 def key_changed(f: Facts) -> Decision | None:
-    if f.plan is None or f.user_key or f.secret.info is None:
-        return None
+    if f.plan is None or f.user_key or f.import_without_key or f.secret.info is None:
+        return None  # the key of a user's or an imported certificate is not ours to choose
     if f.spec.csr is not None or f.spec.csr_secret_ref is not None:
         return None
     have, want = f.secret.info.key_spec, f.plan.key_spec
