@@ -18,7 +18,6 @@ Then it restarts the operator and measures the same for ``--restart-window`` sec
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -31,7 +30,16 @@ from pathlib import Path
 
 import httpx
 import kubernetes
-from bench_issuance import GROUP, NS, PLURAL, VERSION, WRITE_VERBS, certificate, start_sandbox
+from bench_issuance import (
+    GROUP,
+    NS,
+    PLURAL,
+    VERSION,
+    WRITE_VERBS,
+    apply_config,
+    certificate,
+    start_sandbox,
+)
 
 from sectigo_operator import controlplane
 
@@ -115,34 +123,7 @@ def run(
         sandbox, url = start_sandbox(workdir / "scm")
         env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
         plane.kubectl("create", "namespace", NS)
-        config = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "SectigoConfig",
-            "metadata": {"name": "scm"},
-            "spec": {
-                "url": url,
-                "customerUri": "sandbox",
-                "orgId": 1234,
-                "credentialsSecretRef": {"name": "scm-credentials"},
-                "ssl": {"certType": 51, "term": 365},
-                "collect": {"maxTimeout": 60, "loopPeriod": 1},
-                "maxConcurrentRequests": 32,
-            },
-        }
-        secret = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "scm-credentials"},
-            "stringData": {"login": "admin", "password": "sandbox-password"},
-        }
-        plane.kubectl(
-            "apply",
-            "-n",
-            NS,
-            "-f",
-            "-",
-            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [secret, config]}),
-        )
+        apply_config(plane, url)
         log = workdir / "operator.log"
         operator = start_operator(env, log)
         try:

@@ -119,6 +119,40 @@ def certificate(i: int, key: str) -> dict[str, Any]:
     }
 
 
+def apply_config(plane: controlplane.ControlPlane, url: str) -> None:
+    """The credentials Secret and the SectigoConfig ``scm`` for the sandbox at ``url``."""
+    manifests = [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "scm-credentials"},
+            "stringData": {"login": "admin", "password": "sandbox-password"},
+        },
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "SectigoConfig",
+            "metadata": {"name": "scm"},
+            "spec": {
+                "url": url,
+                "customerUri": "sandbox",
+                "orgId": 1234,
+                "credentialsSecretRef": {"name": "scm-credentials"},
+                "ssl": {"certType": 51, "term": 365},
+                "collect": {"maxTimeout": 60, "loopPeriod": 1},
+                "maxConcurrentRequests": 32,
+            },
+        },
+    ]
+    plane.kubectl(
+        "apply",
+        "-n",
+        NS,
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}),
+    )
+
+
 def run(count: int, key: str, workdir: Path) -> Result:
     binaries = controlplane.find_binaries() or controlplane.build_binaries()
     with controlplane.ControlPlane(binaries, workdir / f"cp-{key}") as plane:
@@ -126,36 +160,7 @@ def run(count: int, key: str, workdir: Path) -> Result:
         sandbox, url = start_sandbox(workdir / f"scm-{key}")
         env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
         plane.kubectl("create", "namespace", NS)
-        manifests = [
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": "scm-credentials"},
-                "stringData": {"login": "admin", "password": "sandbox-password"},
-            },
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "SectigoConfig",
-                "metadata": {"name": "scm"},
-                "spec": {
-                    "url": url,
-                    "customerUri": "sandbox",
-                    "orgId": 1234,
-                    "credentialsSecretRef": {"name": "scm-credentials"},
-                    "ssl": {"certType": 51, "term": 365},
-                    "collect": {"maxTimeout": 60, "loopPeriod": 1},
-                    "maxConcurrentRequests": 32,
-                },
-            },
-        ]
-        plane.kubectl(
-            "apply",
-            "-n",
-            NS,
-            "-f",
-            "-",
-            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests}),
-        )
+        apply_config(plane, url)
         operator = subprocess.Popen(
             [sys.executable, "-m", "sectigo_operator.cli", "run", "--namespace", NS],
             env=env,
