@@ -261,3 +261,31 @@ async def test_declined_renewal_stalls_but_the_valid_certificate_stays_ready(
     with pytest.raises(Stalled):
         await step(ctx, "gated")
     assert kube.writes == [] and scm_calls(shared_sandbox_scm) == calls
+
+
+async def test_a_stray_pending_key_is_removed_once_the_certificate_is_ready(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """The process died after writing the Secret, before deleting the pending key."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    kube.objects[("sectigocertificates", "crashy")] = cert_body(
+        "crashy", commonName="c.example.com"
+    )
+    await step(ctx, "crashy")
+    kube.secrets["crashy-sectigo-pending-key"] = SecretData(
+        "crashy-sectigo-pending-key",
+        NS,
+        "Opaque",
+        {"tls.key": kube.secrets["crashy-tls"].data["tls.key"]},
+        {
+            "app.kubernetes.io/managed-by": "sectigo-operator",
+            "sectigo-operator.io/certificate": "crashy",
+            "sectigo-operator.io/pending-key": "true",
+        },
+    )
+    kube.writes.clear()
+    calls = scm_calls(shared_sandbox_scm)
+    await step(ctx, "crashy")
+    assert kube.writes == ["delete crashy-sectigo-pending-key"]
+    assert "crashy-sectigo-pending-key" not in kube.secrets
+    assert scm_calls(shared_sandbox_scm) == calls

@@ -18,7 +18,7 @@ from ..policies import EnrollPlan, SpecError
 from . import deletion, importing, issuing, revocation
 from .context import Context, Emit
 from .decision import Action, Decision, Facts
-from .gather import Inputs, gather
+from .gather import Inputs, gather, pending_key_secret_name
 from .kinds import OrderKind, kind_of
 from .outcomes import RetryLater, SecretMissing, Stalled, wait_delay
 from .readiness import REASON_EXPIRED, SecretState, inspect, ready_verdict
@@ -172,6 +172,7 @@ class Step:
         if action == Action.READY:
             w.conditions(ready=self.ready)
             await w.flush()
+            await self._drop_stray_key()
             self._schedule()
             return
         if action == Action.EXPIRED:
@@ -264,6 +265,14 @@ class Step:
             known,
         )
         self._schedule()
+
+    async def _drop_stray_key(self) -> None:
+        """A pending key left behind (the process died between the Secret write and the
+        delete) is a second copy of a private key: remove it once nothing is in flight."""
+        if self.inputs.pending is not None and not self.inputs.in_flight:
+            await self.ctx.kube.delete_secret(
+                self.w.namespace, pending_key_secret_name(self.w.name)
+            )
 
     async def _require_plan(self, plan: EnrollPlan | None, error: SpecError | None) -> EnrollPlan:
         if error is not None:
