@@ -289,3 +289,36 @@ async def test_a_stray_pending_key_is_removed_once_the_certificate_is_ready(
     assert kube.writes == ["delete crashy-sectigo-pending-key"]
     assert "crashy-sectigo-pending-key" not in kube.secrets
     assert scm_calls(shared_sandbox_scm) == calls
+
+
+async def test_keyless_import_without_names_is_restored_after_its_secret_is_deleted(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """A certificate-only import needs no plan to be collected again (no commonName given)."""
+    import httpx
+
+    key = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
+    csr = pki.build_csr(key, pki.CsrRequest(common_name="elsewhere.example.com"))
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(
+            shared_sandbox_scm.base_url + "/api/ssl/v1/enroll",
+            json={"orgId": shared_sandbox_scm.org_id, "certType": 51, "term": 365, "csr": csr},
+            headers=shared_sandbox_scm.auth_headers(),
+        )
+    number = answer.json()["sslId"]
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    body = cert_body("bare", **{"import": {"sslId": number}})
+    del body["spec"]["privateKey"]
+    kube.objects[("sectigocertificates", "bare")] = body
+    await step(ctx, "bare")
+    assert sorted(kube.secrets["bare-tls"].data) == ["ca.crt", "tls.crt"]
+    del kube.secrets["bare-tls"]
+    await step(ctx, "bare")
+    assert sorted(kube.secrets["bare-tls"].data) == ["ca.crt", "tls.crt"]
+    ready = next(
+        c
+        for c in kube.objects[("sectigocertificates", "bare")]["status"]["conditions"]
+        if c["type"] == "Ready"
+    )
+    assert (ready["status"], ready["reason"]) == ("False", "CertificateOnly")
+    assert shared_sandbox_scm.counters()["replacements"] == 0

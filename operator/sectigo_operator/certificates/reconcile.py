@@ -203,13 +203,8 @@ class Step:
                 self.ctx, w, self.inputs, await self._require_entry(), self.kind, self.emit
             )
             return
-        plan = await self._require_plan(plan, plan_error)
-        entry = await self._require_entry()
-        placer = Placer(
-            self.ctx, w, self.inputs, plan, entry, self.kind, self.emit, self.stored, self.ready
-        )
-        known = None
         if action == Action.RECOLLECT:
+            entry = await self._require_entry()
             try:
                 await issuing.collect(
                     self.ctx,
@@ -244,9 +239,15 @@ class Step:
                 )
                 if gone.action == Action.RECOLLECT:  # the user's key: nothing we can replace
                     await stall(w, self.emit, policies.REASON_KEY_MISMATCH, gone.message)
-                await self.run(gone, plan, None)
+                await self.run(gone, plan, plan_error)
             self._schedule()
             return
+        plan = await self._require_plan(plan, plan_error)
+        entry = await self._require_entry()
+        placer = Placer(
+            self.ctx, w, self.inputs, plan, entry, self.kind, self.emit, self.stored, self.ready
+        )
+        known = None
         if action == Action.CONTINUE:
             if not placed(self.inputs, self.kind):
                 known = await placer.resume()
