@@ -4,19 +4,28 @@
 #   make up     - control plane in the background; prints `export KUBECONFIG=...`
 #   make down   - stops everything `make up` / `make demo` started
 SHELL := /bin/bash
-PYTHON ?= python3
+# Everything runs in a project-local virtual environment (created on first use, reused after),
+# never in the system interpreter: no root-owned site-packages, and PEP 668 distributions work.
+SYSTEM_PYTHON ?= python3
+VENV ?= .venv
+PYTHON := $(abspath $(VENV))/bin/python
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 PYTEST_ARGS ?=
 
 .PHONY: install install-if-needed controlplane test test-unit lint typecheck crds check-crds demo up down bench clean
 
-install:
-	$(PYTHON) -m pip install -q -e '.[test]'
+$(PYTHON):
+	$(SYSTEM_PYTHON) -m venv $(VENV)
+	$(PYTHON) -m pip install -q --disable-pip-version-check --upgrade pip
 
-# Installs the package (editable, from this checkout) unless it is already installed from here.
-install-if-needed:
+install: $(PYTHON)
+	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[test]'
+
+# Installs the package (editable, from this checkout) into the venv unless it is already there.
+install-if-needed: $(PYTHON)
 	@$(PYTHON) -c "import sys, pathlib, sectigo_operator as m; \
 	sys.exit(pathlib.Path(m.__file__).resolve().parents[2] != pathlib.Path.cwd().resolve())" \
-	2>/dev/null || $(PYTHON) -m pip install -q -e '.[test]'
+	2>/dev/null || $(PYTHON) -m pip install -q --disable-pip-version-check -e '.[test]'
 
 controlplane:
 	bash tools/envtest/build.sh >/dev/null
@@ -24,25 +33,27 @@ controlplane:
 test: install-if-needed controlplane
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
-test-unit:
+test-unit: install-if-needed
 	$(PYTHON) -m pytest tests/unit $(PYTEST_ARGS)
 
-lint:
-	ruff check operator tests bench tools
-	ruff format --check operator tests bench tools
+lint: install-if-needed
+	$(PYTHON) -m ruff check operator tests bench tools
+	$(PYTHON) -m ruff format --check operator tests bench tools
 
-typecheck:
-	mypy
+typecheck: install-if-needed
+	$(PYTHON) -m mypy
 
-crds:
+crds: install-if-needed
 	$(PYTHON) -m sectigo_operator.crdgen
 
 up: install-if-needed controlplane
 	@$(PYTHON) -m sectigo_operator.controlplane up
 
 down:
-	@$(PYTHON) -m sectigo_operator.demo down 2>/dev/null || true
-	@$(PYTHON) -m sectigo_operator.controlplane down
+	@if [ -x $(PYTHON) ]; then \
+	  $(PYTHON) -m sectigo_operator.demo down 2>/dev/null || true; \
+	  $(PYTHON) -m sectigo_operator.controlplane down; \
+	fi
 
 demo: install-if-needed controlplane
 	@$(PYTHON) -m sectigo_operator.demo up

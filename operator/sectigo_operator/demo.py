@@ -149,10 +149,15 @@ def up() -> int:
     print("All demo certificates are Ready. To look around:\n")
     print(f"    export KUBECONFIG={kubeconfig}")
     binaries = controlplane.find_binaries()
+    scripts = Path(sys.executable).parent  # the venv's bin: kubectl-sectigo is there
     if binaries is not None:
-        print(f"    export PATH={binaries.kubectl.parent}:$PATH   # the matching kubectl")
+        print(
+            f"    export PATH={binaries.kubectl.parent}:{scripts}:$PATH"
+            "   # the matching kubectl, and kubectl sectigo"
+        )
     print("    kubectl get sectigo")
     print("    kubectl describe sectigocertificate demo-rsa")
+    print("    kubectl sectigo status demo-rsa")
     print("\nStop everything with `make down`.")
     return 0
 
