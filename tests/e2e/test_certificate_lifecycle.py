@@ -145,7 +145,8 @@ def test_renewal_survives_a_sigkill_right_after_the_renew_call(
     def renewed() -> dict[str, Any] | None:
         obj = get(cluster, namespace, CERT, "crash")
         new = obj["status"].get("sslId") != first["status"]["sslId"]
-        return obj if new and cond(obj, "Ready")["status"] == "True" else None
+        done = obj["status"].get("state") == "Issued"  # Ready stays True while renewing
+        return obj if new and done and cond(obj, "Ready")["status"] == "True" else None
 
     obj = wait_for(renewed, timeout=60, what="adopted renewal")
     assert sandbox_scm.counters()["renewals"] == 1
@@ -431,7 +432,8 @@ def test_client_certificate_renewal(
     def renewed() -> dict[str, Any] | None:
         obj = get(cluster, namespace, CERT, "bob")
         new = obj["status"].get("orderNumber") != first["status"]["orderNumber"]
-        return obj if new and cond(obj, "Ready")["status"] == "True" else None
+        done = obj["status"].get("state") == "Issued"  # Ready stays True while renewing
+        return obj if new and done and cond(obj, "Ready")["status"] == "True" else None
 
     obj = wait_for(renewed, timeout=60, what="client renewal")
     info, key = issued_pair(cluster, namespace, "bob-tls", sandbox_scm)
