@@ -239,6 +239,26 @@ INVALID: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
         ("spec.privateKey.size", "RSA"),
     ),
     (
+        "cert: DNS name with an empty label",
+        with_spec(SSL, dnsNames=["a..example.com"]),
+        ("spec.dnsNames[0]", "should match"),
+    ),
+    (
+        "cert: DNS label over 63 characters",
+        with_spec(SSL, dnsNames=["x" * 64 + ".example.com"]),
+        ("spec.dnsNames[0]", "should match"),
+    ),
+    (
+        "cert: commonName with a bidi override",
+        with_spec(SSL, commonName="evil\u202egpj.example.com"),
+        ("spec.commonName", "should match"),
+    ),
+    (
+        "cert: commonName with a control character",
+        with_spec(SSL, commonName="bell\u0007.example.com"),
+        ("spec.commonName", "should match"),
+    ),
+    (
         "cert: Ed25519",
         with_spec(SSL, privateKey={"algorithm": "Ed25519"}),
         ("spec.privateKey.algorithm", "Unsupported value"),

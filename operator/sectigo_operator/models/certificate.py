@@ -60,11 +60,10 @@ DEFAULT_HISTORY_LIMIT = 20
 MAX_HISTORY_LIMIT = 50
 
 # ----------------------------------------------------------------------------- spec pieces
+_LABEL = r"[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?"
 DnsName = Annotated[
     str,
-    Field(
-        min_length=1, max_length=253, pattern=r"^(\*\.)?[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$"
-    ),
+    Field(min_length=1, max_length=253, pattern=rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$"),
 ]
 IpAddress = Annotated[
     str,
@@ -72,7 +71,10 @@ IpAddress = Annotated[
     Cel("isIP(self)", message="must be an IPv4 or IPv6 address"),
 ]
 Uri = Annotated[str, Field(max_length=2048), Cel("isURL(self)", message="must be a URI")]
-Name = Annotated[str, Field(min_length=1, max_length=64)]
+PRINTABLE = r"^[^\x00-\x1F\x7F\x{200E}\x{200F}\x{202A}-\x{202E}\x{2066}-\x{2069}]+$"
+"""No control characters and no bidirectional overrides (they make a name display as another,
+and SCM answers them with server errors); RE2 and Rust regex syntax alike."""
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=PRINTABLE)]
 """SCM: ``first + ' ' + middle + ' ' + last`` must be 1-64 characters."""
 SubjectValues = Annotated[list[Annotated[str, Field(max_length=128)]], Field(max_length=16)]
 RequestId = Annotated[str, Field(min_length=1, max_length=128)]
@@ -393,7 +395,7 @@ class CertificateSpec(ApiModel):
     ``ca.crt``). Immutable."""
 
     # --- subject and SANs (SSL)
-    common_name: str | None = Field(default=None, min_length=1, max_length=64)
+    common_name: str | None = Field(default=None, min_length=1, max_length=64, pattern=PRINTABLE)
     """CN (Vault ``sectigo_csr_domain`` / ``sectigo_ssl_cert_common_name``). For a client
     certificate SCM defaults it to the person's full name."""
     dns_names: Annotated[list[DnsName], Field(min_length=1, max_length=100)] | None = None
