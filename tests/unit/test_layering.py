@@ -16,6 +16,7 @@ FRAMEWORKS = ("kopf", "kubernetes")
 PURE = [
     "scm",
     "pki.py",
+    "outputs.py",
     "models",
     "policies.py",
     "sandbox",

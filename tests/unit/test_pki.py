@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from sectigo_operator import pki
+from sectigo_operator import outputs, pki
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -620,7 +620,7 @@ def test_parse_pem_chain_formats(
 
 
 def test_parse_single_der_certificate(test_pki: Pki) -> None:
-    assert pki.parse_pem_chain(pki.der(test_pki.leaf)) == [test_pki.leaf]
+    assert pki.parse_pem_chain(outputs.der(test_pki.leaf)) == [test_pki.leaf]
 
 
 @pytest.mark.parametrize(
@@ -802,15 +802,15 @@ def test_chain_to_pem_and_ca_pem(test_pki: Pki) -> None:
 def test_combined_pem_is_key_then_chain(test_pki: Pki) -> None:
     chain = pki.Chain(test_pki.leaf, (test_pki.inter2, test_pki.inter1), test_pki.root)
     key_pem = pki.private_key_to_pem(test_pki.leaf_key)
-    combined = pki.combined_pem(pki.chain_to_pem(chain), key_pem)
+    combined = outputs.combined_pem(pki.chain_to_pem(chain), key_pem)
     assert combined.startswith(key_pem.decode())
     assert pki.load_private_key(combined.encode()).public_key() == test_pki.leaf_key.public_key()
     assert pki.parse_pem_chain(combined) == [test_pki.leaf, test_pki.inter2, test_pki.inter1]
 
 
 def test_der_of_certificate_and_key(test_pki: Pki) -> None:
-    assert x509.load_der_x509_certificate(pki.der(test_pki.leaf)) == test_pki.leaf
-    loaded = serialization.load_der_private_key(pki.der(test_pki.leaf_key), password=None)
+    assert x509.load_der_x509_certificate(outputs.der(test_pki.leaf)) == test_pki.leaf
+    loaded = serialization.load_der_private_key(outputs.der(test_pki.leaf_key), password=None)
     assert loaded.public_key() == test_pki.leaf_key.public_key()
 
 
@@ -824,7 +824,7 @@ def test_der_of_certificate_and_key(test_pki: Pki) -> None:
 )
 def test_pkcs12_round_trip(test_pki: Pki, password: bytes | None) -> None:
     chain = pki.Chain(test_pki.leaf, (test_pki.inter2, test_pki.inter1), test_pki.root)
-    data = pki.pkcs12(chain, test_pki.leaf_key, password)
+    data = outputs.pkcs12(chain, test_pki.leaf_key, password)
     store = pkcs12.load_pkcs12(data, password or None)
     assert store.key is not None and store.cert is not None
     assert store.key.public_key() == test_pki.leaf_key.public_key()
@@ -842,7 +842,7 @@ def test_pkcs12_round_trip(test_pki: Pki, password: bytes | None) -> None:
 
 def test_pkcs12_refuses_a_foreign_key(test_pki: Pki) -> None:
     with pytest.raises(pki.KeyMismatch):
-        pki.pkcs12(pki.Chain(test_pki.leaf), ec_key(), None)
+        outputs.pkcs12(pki.Chain(test_pki.leaf), ec_key(), None)
 
 
 @pytest.mark.parametrize(
@@ -865,7 +865,7 @@ def test_render_collect_format_orders_like_scm(test_pki: Pki, fmt: str, names: l
     from cryptography.hazmat.primitives.serialization import pkcs7
 
     chain = pki.Chain(test_pki.leaf, (test_pki.inter1,), test_pki.root)
-    rendered = pki.render_collect_format(chain, fmt)
+    rendered = outputs.render_collect_format(chain, fmt)
     if fmt == "bin":
         certs = pkcs7.load_der_pkcs7_certificates(rendered)
     elif fmt == "base64":
@@ -875,4 +875,4 @@ def test_render_collect_format_orders_like_scm(test_pki: Pki, fmt: str, names: l
     by_role = {chain.leaf: "leaf", chain.intermediates[0]: "intermediate", chain.root: "root"}
     got = [by_role[c] for c in certs]
     assert got == names if fmt not in ("base64", "bin") else sorted(got) == sorted(names)
-    assert fmt in pki.COLLECT_FORMAT_FILES
+    assert fmt in outputs.COLLECT_FORMAT_FILES

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 from collections.abc import Mapping
 
-from .. import pki, policies
+from .. import outputs, pki, policies
 from ..configs import ConfigEntry
 from ..k8s import KubeConflict, KubeInvalid
 from ..models import CertificateSpec, CertificateState, CertificateStatus
@@ -65,7 +65,7 @@ def secret_payload(
     and the collect format are written: every additional output format needs the key.
 
     ``collect_format`` (``spec.format``, else the config's default for the kind) adds the chain
-    as SCM's collect returns it in that format, under ``pki.COLLECT_FORMAT_FILES[format]``.
+    as SCM's collect returns it in that format, under ``outputs.COLLECT_FORMAT_FILES[format]``.
     """
     encoding: pki.KeyEncoding = (
         "PKCS8" if spec.private_key and spec.private_key.encoding == KeyEncoding.PKCS8 else "PKCS1"
@@ -79,7 +79,7 @@ def secret_payload(
     if ca:
         data["ca.crt"] = ca.encode()
     if collect_format is not None:
-        data[pki.COLLECT_FORMAT_FILES[collect_format]] = pki.render_collect_format(
+        data[outputs.COLLECT_FORMAT_FILES[collect_format]] = outputs.render_collect_format(
             chain, collect_format
         )
     for output in spec.additional_output_formats or ():
@@ -87,13 +87,13 @@ def secret_payload(
             break
         name = OUTPUT_FORMAT_KEYS[output.type]
         if output.type == OutputFormatType.COMBINED_PEM:
-            data[name] = pki.combined_pem(chain_pem, key_pem).encode()
+            data[name] = outputs.combined_pem(chain_pem, key_pem).encode()
         elif output.type == OutputFormatType.DER:
-            data[name] = pki.der(key)
+            data[name] = outputs.der(key)
         else:
             ref = output.password_secret_ref
             assert ref is not None  # the CRD requires it for PKCS12
-            data[name] = pki.pkcs12(chain, key, passwords[ref.name].require())
+            data[name] = outputs.pkcs12(chain, key, passwords[ref.name].require())
     info = pki.cert_info(chain.leaf)
     template = spec.secret_template
     labels = {

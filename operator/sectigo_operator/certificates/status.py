@@ -124,12 +124,12 @@ class StatusWriter:
 
     @property
     def dirty(self) -> bool:
-        self.status.observed_generation = self.generation
         now = self.status.model_dump(mode="json", by_alias=True, exclude_none=True)
         return bool(self.cleared) or now != self._written
 
     async def flush(self) -> None:
         """Write the status (one merge patch) if it changed since it was read or last written."""
+        self.status.observed_generation = self.generation
         if not self.dirty:
             return
         cleared = sorted(self.cleared)

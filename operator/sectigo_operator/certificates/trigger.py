@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from .. import policies
 from ..models import CertificateState
 from ..models.certificate import OUTPUT_FORMAT_KEYS
-from ..pki import COLLECT_FORMAT_FILES
+from ..outputs import COLLECT_FORMAT_FILES
 from ..settings import ANNOTATION_CERT_UNIQUE_ID
 from .decision import Action, Decision, Facts
 from .gather import IN_FLIGHT
@@ -88,7 +88,7 @@ def not_issued(f: Facts) -> Decision | None:
     return None
 
 
-def _key_gone(f: Facts, what: str) -> Decision:
+def key_gone(f: Facts, what: str) -> Decision:
     """The Secret's key is gone: a replace with a new key where SCM allows it, else an order."""
     if f.user_key or f.import_without_key:
         return Decision(Action.RECOLLECT, "SecretDrift", f"{what}; restoring it from SCM", False)
@@ -99,7 +99,7 @@ def _key_gone(f: Facts, what: str) -> Decision:
 
 def secret_deleted(f: Facts) -> Decision | None:
     if not f.secret_exists:
-        return _key_gone(f, f"Secret {f.secret_name!r} was deleted")
+        return key_gone(f, f"Secret {f.secret_name!r} was deleted")
     return None
 
 
@@ -108,7 +108,7 @@ def secret_edited(f: Facts) -> Decision | None:
     if s.current and (s.key_matches or (f.import_without_key and s.key is None)):
         return None
     if s.current:  # the certificate is ours, the key is not its key
-        return _key_gone(f, f"the key in Secret {f.secret_name!r} was changed")
+        return key_gone(f, f"the key in Secret {f.secret_name!r} was changed")
     # The certificate was changed: collecting it again is free at SCM. If the key turns out
     # not to match either, the step falls back to `key_gone` (``Step.recollect``).
     return Decision(
@@ -117,11 +117,6 @@ def secret_edited(f: Facts) -> Decision | None:
         f"the certificate in Secret {f.secret_name!r} was changed; collecting it again",
         False,
     )
-
-
-def key_gone(f: Facts, what: str) -> Decision:
-    """The Secret's key is gone: a replace with a new key where SCM allows it, else an order."""
-    return _key_gone(f, what)
 
 
 def names_changed(f: Facts) -> Decision | None:

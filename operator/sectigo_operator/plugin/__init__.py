@@ -10,142 +10,23 @@ refused request. It never prints a private key.
 
 from __future__ import annotations
 
-import base64
-import json
 import secrets
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import click
-import kubernetes
 import yaml
-from kubernetes.client.exceptions import ApiException
 
-from . import pki
-from .models import GROUP, VERSION
-
-CERTS, CONFIGS = "sectigocertificates", "sectigoconfigs"
-
-
-class Api:
-    """The Kubernetes calls of the plugin, for one kubeconfig and context."""
-
-    def __init__(self, kubeconfig: str | None, context: str | None) -> None:
-        config = kubernetes.client.Configuration()
-        try:
-            kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig, context=context, client_configuration=config
-            )
-        except (kubernetes.config.ConfigException, FileNotFoundError) as exc:
-            raise click.ClickException(f"cannot load the kubeconfig: {exc}") from None
-        client = kubernetes.client.ApiClient(config)
-        self.custom = kubernetes.client.CustomObjectsApi(client)
-        self.core = kubernetes.client.CoreV1Api(client)
-        self.default_namespace = _context_namespace(kubeconfig, context)
-
-    def get(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
-        with _errors(plural, namespace, name):
-            found: object = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, name
-            )
-        assert isinstance(found, dict)
-        return found
-
-    def list(self, plural: str, namespace: str | None) -> list[dict[str, Any]]:
-        with _errors(plural, namespace or "", ""):
-            found: object = (
-                self.custom.list_cluster_custom_object(GROUP, VERSION, plural)
-                if namespace is None
-                else self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, plural)
-            )
-        assert isinstance(found, dict)
-        return list(found.get("items", []))
-
-    def patch_spec(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
-        with _errors(CERTS, namespace, name):
-            self.custom.patch_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                namespace,
-                CERTS,
-                name,
-                {"spec": spec},
-                _content_type="application/merge-patch+json",
-            )
-
-    def create(self, namespace: str, body: dict[str, Any]) -> None:
-        with _errors(CERTS, namespace, body["metadata"]["name"]):
-            self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, CERTS, body)
-
-    def secret(self, namespace: str, name: str) -> dict[str, bytes]:
-        with _errors("secrets", namespace, name):
-            found = self.core.read_namespaced_secret(name, namespace)
-        return {k: base64.b64decode(v) for k, v in (found.data or {}).items()}
-
-
-def _context_namespace(kubeconfig: str | None, context: str | None) -> str:
-    try:
-        contexts, current = kubernetes.config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig
-        )
-    except (kubernetes.config.ConfigException, FileNotFoundError):
-        return "default"
-    chosen = next((c for c in contexts if c["name"] == context), current) if context else current
-    return str((chosen or {}).get("context", {}).get("namespace") or "default")
-
-
-@contextmanager
-def _errors(plural: str, namespace: str, name: str) -> Iterator[None]:
-    """Turn API errors into one line (never the response body)."""
-    kind = plural.rstrip("s")
-    try:
-        yield
-    except ApiException as exc:
-        where = f" in namespace {namespace!r}" if namespace else ""
-        if exc.status == 404:
-            raise click.ClickException(f"{kind} {name!r} not found{where}") from None
-        if exc.status == 409:
-            raise click.ClickException(f"{kind} {name!r} already exists{where}") from None
-        reason = _api_message(exc)
-        raise click.ClickException(
-            f"the API server refused the request for {kind} {name!r}{where}: {reason}"
-        ) from None
-    except OSError as exc:  # urllib3 wraps connection failures in OSError subclasses
-        raise click.ClickException(f"cannot reach the API server: {exc}") from None
-
-
-def _api_message(exc: ApiException) -> str:
-    try:
-        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
-    except ValueError:
-        return f"HTTP {exc.status} {exc.reason or ''}".strip()
-
-
-def _emit(obj: Any, output: str | None, table: Callable[[], None]) -> None:
-    if output == "json":
-        click.echo(json.dumps(obj, indent=2, default=str))
-    elif output == "yaml":
-        click.echo(yaml.safe_dump(obj, sort_keys=False, default_flow_style=False).rstrip())
-    else:
-        table()
-
-
-def _report(report: dict[str, Any]) -> None:
-    _rows([(k + ":", ", ".join(v) if isinstance(v, list) else str(v)) for k, v in report.items()])
-
-
-def _rows(rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+from .. import pki
+from ..models import GROUP, VERSION
+from . import output as out
+from .api import CERTS, CONFIGS, Api
 
 
 class Options:
+    """The global options, handed to every command."""
+
     def __init__(self, api: Api, namespace: str | None, all_namespaces: bool) -> None:
         self.api = api
         self.namespace = namespace or api.default_namespace
@@ -184,62 +65,10 @@ def status(options: Options, name: str | None, output: str | None) -> None:
     if name is None:
         namespace = None if options.all_namespaces else options.namespace
         items = options.api.list(CERTS, namespace)
-        _emit(items, output, lambda: _status_table(items))
+        out.emit(items, output, lambda: out.status_table(items))
         return
     cert = options.api.get(CERTS, options.namespace, name)
-    _emit(cert.get("status", {}), output, lambda: _status_detail(cert))
-
-
-def _status_table(items: list[dict[str, Any]]) -> None:
-    rows = [("NAMESPACE", "NAME", "READY", "REASON", "STATE", "SCM ID", "EXPIRES", "RENEWAL")]
-    for item in items:
-        st = item.get("status", {})
-        ready = _condition(st, "Ready")
-        rows.append(
-            (
-                item["metadata"]["namespace"],
-                item["metadata"]["name"],
-                ready.get("status", "Unknown"),
-                ready.get("reason", ""),
-                st.get("state", ""),
-                str(st.get("sslId") or st.get("orderNumber") or ""),
-                st.get("notAfter", ""),
-                st.get("renewalTime", ""),
-            )
-        )
-    _rows(rows)
-
-
-def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next((c for c in status.get("conditions", []) if c.get("type") == type_), {})
-
-
-def _status_detail(cert: dict[str, Any]) -> None:
-    st, meta = cert.get("status", {}), cert["metadata"]
-    fields = [
-        ("Certificate", f"{meta['namespace']}/{meta['name']}"),
-        ("State", st.get("state", "")),
-        ("SCM status", st.get("scmStatus", "")),
-        ("SCM id", str(st.get("sslId") or st.get("orderNumber") or "")),
-        ("Unique id", st.get("certUniqueId", "")),
-        ("Serial", st.get("serialNumber", "")),
-        ("Not after", st.get("notAfter", "")),
-        ("Renewal time", st.get("renewalTime", "")),
-        ("Secret", cert["spec"].get("secretName", "")),
-    ]
-    _rows([(k + ":", v) for k, v in fields])
-    click.echo("\nConditions:")
-    conditions = [("TYPE", "STATUS", "REASON", "MESSAGE")]
-    conditions += [
-        (c["type"], c["status"], c.get("reason", ""), c.get("message", ""))
-        for c in st.get("conditions", [])
-    ]
-    _rows(conditions)
-    click.echo("\nHistory:")
-    _rows(
-        [("TIME", "STATE", "MESSAGE")]
-        + [(h["timestamp"], h["status"], h.get("message") or "") for h in st.get("history", [])]
-    )
+    out.emit(cert.get("status", {}), output, lambda: out.status_detail(cert))
 
 
 @main.command()
@@ -280,12 +109,7 @@ def inspect(options: Options, name: str, output: str | None) -> None:
         "extraKeys": sorted(k for k in data if k not in ("tls.crt", "tls.key", "ca.crt")),
     }
 
-    def table() -> None:
-        _rows(
-            [(k + ":", ", ".join(v) if isinstance(v, list) else str(v)) for k, v in report.items()]
-        )
-
-    _emit(report, output, table)
+    out.emit(report, output, lambda: out.report(report))
 
 
 def _request_id() -> str:
@@ -413,7 +237,7 @@ def check_config(options: Options, name: str, output: str | None) -> None:
         if c["spec"].get("configRef", {}).get("name") == name
     ]
     st = config.get("status", {})
-    ready = _condition(st, "Ready")
+    ready = out.condition(st, "Ready")
     report = {
         "name": name,
         "url": config["spec"].get("url"),
@@ -425,12 +249,7 @@ def check_config(options: Options, name: str, output: str | None) -> None:
         "certificates": users,
     }
 
-    def table() -> None:
-        _rows(
-            [(k + ":", ", ".join(v) if isinstance(v, list) else str(v)) for k, v in report.items()]
-        )
-
-    _emit(report, output, table)
+    out.emit(report, output, lambda: out.report(report))
     if report["ready"] != "True":
         sys.exit(1)
 
