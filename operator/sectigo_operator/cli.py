@@ -19,36 +19,80 @@ def main() -> None:
 @main.command("run")
 @click.option("-n", "--namespace", "namespaces", multiple=True, help="Watch only these namespaces.")
 @click.option(
-    "--standalone/--no-standalone",
-    default=True,
-    show_default=True,
-    help="Run without peering (no HA coordination).",
+    "--http-address",
+    envvar="SECTIGO_OPERATOR_HTTP_ADDRESS",
+    default=None,
+    help="host:port for /healthz, /readyz and /metrics (e.g. 0.0.0.0:8080; unset: off).",
 )
 @click.option(
-    "--liveness",
-    "liveness_endpoint",
+    "--leader-elect/--no-leader-elect",
+    envvar="SECTIGO_OPERATOR_LEADER_ELECT",
+    default=False,
+    show_default=True,
+    help="Run as one of several replicas: only the holder of a coordination.k8s.io Lease works.",
+)
+@click.option(
+    "--lease-namespace",
+    envvar="POD_NAMESPACE",
+    default="default",
+    show_default=True,
+    help="Namespace of the leader Lease (in a pod: its own namespace).",
+)
+@click.option("--lease-name", default="sectigo-operator", show_default=True)
+@click.option(
+    "--lease-duration",
+    type=float,
+    default=15.0,
+    show_default=True,
+    help="Seconds a standby waits on an unrenewed Lease; the leader stops acting after 2/3.",
+)
+@click.option(
+    "--identity",
+    envvar="POD_NAME",
     default=None,
-    help="Liveness endpoint, e.g. http://127.0.0.1:8080/healthz.",
+    help="This replica's name in the Lease (default: host name and pid).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["plain", "full", "json"]),
+    envvar="SECTIGO_OPERATOR_LOG_FORMAT",
+    default="full",
+    show_default=True,
 )
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def run_operator(
-    namespaces: tuple[str, ...], standalone: bool, liveness_endpoint: str | None, verbose: bool
+    namespaces: tuple[str, ...],
+    http_address: str | None,
+    leader_elect: bool,
+    lease_namespace: str,
+    lease_name: str,
+    lease_duration: float,
+    identity: str | None,
+    log_format: str,
+    verbose: bool,
 ) -> None:
     """Run the operator against the current kubeconfig (or in-cluster config)."""
-    import kopf.cli
+    from sectigo_operator import runner
+    from sectigo_operator.leadership import LeaseTiming
 
-    args = ["run", "-m", "sectigo_operator.handlers"]
-    args += ["--standalone"] if standalone else []
-    if namespaces:
-        for ns in namespaces:
-            args += ["--namespace", ns]
-    else:
-        args += ["--all-namespaces"]
-    if liveness_endpoint:
-        args += ["--liveness", liveness_endpoint]
-    if verbose:
-        args += ["--verbose"]
-    kopf.cli.main(args=args, prog_name="sectigo-operator run")
+    election = None
+    if leader_elect:
+        timing = LeaseTiming(
+            lease_duration=lease_duration,
+            renew_deadline=lease_duration * 2 / 3,
+            retry_period=lease_duration * 2 / 15,
+        )
+        election = runner.LeaderElection(lease_namespace, lease_name, timing=timing)
+        if identity:
+            election = runner.LeaderElection(lease_namespace, lease_name, identity, timing)
+    options = runner.RunOptions(
+        namespaces=namespaces,
+        verbose=verbose,
+        log_format=log_format,  # type: ignore[arg-type]
+        http_address=http_address,
+        leader_election=election,
+    )
+    raise SystemExit(runner.run(options))
 
 
 @main.command("sandbox-scm")

@@ -22,11 +22,13 @@ import asyncio
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
+from .leadership import LeaseConflict, LeaseRecord
 from .models import GROUP, VERSION
 
 
@@ -85,6 +87,7 @@ class Kube:
         self.api = kubernetes.client.ApiClient(configuration)
         self.core = kubernetes.client.CoreV1Api(self.api)
         self.custom = kubernetes.client.CustomObjectsApi(self.api)
+        self.coordination = kubernetes.client.CoordinationV1Api(self.api)
 
     def close(self) -> None:
         self.api.close()  # type: ignore[no-untyped-call]
@@ -177,12 +180,13 @@ class Kube:
 
     async def set_finalizers(
         self, plural: str, namespace: str, name: str, finalizers: list[str], resource_version: str
-    ) -> None:
+    ) -> str:
         """Replace ``metadata.finalizers`` (at ``resource_version``: other writers' finalizers
-        are never lost; KubeConflict when the object changed meanwhile)."""
+        are never lost; KubeConflict when the object changed meanwhile). Returns the new
+        resourceVersion ("" when the object is gone)."""
         patch = {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}}
         try:
-            await asyncio.to_thread(
+            obj = await asyncio.to_thread(
                 self.custom.patch_namespaced_custom_object,
                 GROUP,
                 VERSION,
@@ -195,22 +199,104 @@ class Kube:
         except ApiException as exc:
             if exc.status != 404:
                 raise _translate(exc) from None
+            return ""
+        return _resource_version(obj)
 
     async def patch_status(
-        self, plural: str, namespace: str, name: str, patch: Mapping[str, Any]
-    ) -> None:
-        """A JSON merge patch of the status subresource."""
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        patch: Mapping[str, Any],
+        resource_version: str | None = None,
+    ) -> str:
+        """A JSON merge patch of the status subresource; returns the new resourceVersion ("" when
+        the object is gone). With ``resource_version`` the write is refused (KubeConflict) when
+        the object changed since that version: the fence before an SCM order."""
+        body = dict(patch)
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
         try:
-            await asyncio.to_thread(
+            obj = await asyncio.to_thread(
                 self.custom.patch_namespaced_custom_object_status,
                 GROUP,
                 VERSION,
                 namespace,
                 plural,
                 name,
-                dict(patch),
+                body,
                 _content_type="application/merge-patch+json",
             )
         except ApiException as exc:
             if exc.status != 404:  # deleted meanwhile: nothing to report to
                 raise _translate(exc) from None
+            return ""
+        return _resource_version(obj)
+
+    # -- the leader Lease ---------------------------------------------------------------------
+
+    async def read_lease(self, namespace: str, name: str) -> LeaseRecord | None:
+        try:
+            lease = await asyncio.to_thread(
+                self.coordination.read_namespaced_lease, name, namespace
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _translate(exc) from None
+        spec = lease.spec or kubernetes.client.V1LeaseSpec()
+        return LeaseRecord(
+            holder=spec.holder_identity or None,
+            duration_seconds=int(spec.lease_duration_seconds or 0),
+            renew_time=spec.renew_time,
+            acquire_time=spec.acquire_time,
+            transitions=int(spec.lease_transitions or 0),
+            resource_version=(lease.metadata.resource_version or "") if lease.metadata else "",
+        )
+
+    async def write_lease(
+        self, namespace: str, name: str, record: LeaseRecord, *, create: bool
+    ) -> LeaseRecord:
+        """Create the Lease, or replace it at ``record.resource_version`` (LeaseConflict when
+        someone else wrote it meanwhile)."""
+        spec: dict[str, Any] = {
+            "holderIdentity": record.holder,
+            "leaseDurationSeconds": record.duration_seconds,
+            "leaseTransitions": record.transitions,
+            "renewTime": _micro_time(record.renew_time),
+            "acquireTime": _micro_time(record.acquire_time),
+        }
+        meta: dict[str, Any] = {"name": name, "namespace": namespace}
+        if not create:
+            meta["resourceVersion"] = record.resource_version
+        body: Any = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta,
+                     "spec": spec}  # fmt: skip
+        try:
+            if create:
+                obj = await asyncio.to_thread(
+                    self.coordination.create_namespaced_lease, namespace, body
+                )
+            else:
+                obj = await asyncio.to_thread(
+                    self.coordination.replace_namespaced_lease, name, namespace, body
+                )
+        except ApiException as exc:
+            if exc.status in (404, 409):
+                raise LeaseConflict(f"lease {namespace}/{name} changed meanwhile") from None
+            raise _translate(exc) from None
+        version = (obj.metadata.resource_version or "") if obj.metadata else ""
+        return LeaseRecord(record.holder, record.duration_seconds, record.renew_time,
+                           record.acquire_time, record.transitions, version)  # fmt: skip
+
+
+def _resource_version(obj: Any) -> str:
+    if isinstance(obj, dict):
+        return str(obj.get("metadata", {}).get("resourceVersion", ""))
+    return ""
+
+
+def _micro_time(value: Any) -> str | None:
+    """A ``MicroTime`` as the API wants it (UTC, microseconds, ``Z``)."""
+    if value is None:
+        return None
+    return str(value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))

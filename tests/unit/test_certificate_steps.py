@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sectigo_operator import pki
-from sectigo_operator.certificates import Context, reconcile
+from sectigo_operator.certificates import Context, RetryLater, reconcile
 from sectigo_operator.certificates.scheduler import Scheduler
 from sectigo_operator.configs import ConfigRegistry
 from sectigo_operator.k8s import KubeConflict, SecretData
@@ -75,28 +75,49 @@ class FakeKube:
 
     async def set_finalizers(
         self, plural: str, namespace: str, name: str, finalizers: list[str], resource_version: str
-    ) -> None:
+    ) -> str:
         self.writes.append(f"finalizers {name}")
-        self.objects[(plural, name)]["metadata"]["finalizers"] = list(finalizers)
+        obj = self.objects[(plural, name)]
+        obj["metadata"]["finalizers"] = list(finalizers)
+        return self._bump(obj)
 
     async def patch_status(
-        self, plural: str, namespace: str, name: str, patch: Mapping[str, Any]
-    ) -> None:
-        self.writes.append(f"status {name}")
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        patch: Mapping[str, Any],
+        resource_version: str | None = None,
+    ) -> str:
         obj = self.objects[(plural, name)]
+        if resource_version and resource_version != obj["metadata"].get("resourceVersion"):
+            raise KubeConflict(409, "Conflict")
+        self.writes.append(f"status {name}" + (" (fenced)" if resource_version else ""))
         status = obj.setdefault("status", {})
         for key, value in patch["status"].items():
             if value is None:
                 status.pop(key, None)
             else:
                 status[key] = value
+        return self._bump(obj)
+
+    def _bump(self, obj: dict[str, Any]) -> str:
+        """A new resourceVersion, as the API server gives one to every write."""
+        obj["metadata"]["resourceVersion"] = version = self._next_rv()
+        return version
 
 
 def cert_body(name: str, **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": "sectigo-operator.io/v1alpha1",
         "kind": "SectigoCertificate",
-        "metadata": {"name": name, "namespace": NS, "uid": f"uid-{name}", "generation": 1},
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "uid": f"uid-{name}",
+            "generation": 1,
+            "resourceVersion": "0",
+        },
         "spec": {
             "configRef": {"name": "scm"},
             "certificateType": "ssl",
@@ -156,16 +177,57 @@ async def step(ctx: Context, name: str) -> None:
     await reconcile(ctx, body, lambda *_: None)
 
 
+async def test_a_step_on_a_stale_version_places_no_order(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """The fence: the marker write carries the version the step read; when another process
+    wrote meanwhile, the write is refused and SCM is not called."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    obj = kube.objects[("sectigocertificates", "fenced")] = cert_body("fenced", commonName="f.com")
+    stale = await kube.get_object("sectigocertificates", NS, "fenced")
+    assert stale is not None
+    kube._bump(obj)  # someone else wrote
+    calls = scm_calls(shared_sandbox_scm)
+    with pytest.raises(KubeConflict):
+        await reconcile(ctx, stale, lambda *_: None)
+    assert scm_calls(shared_sandbox_scm).get("POST /api/ssl/v1/enroll") == calls.get(
+        "POST /api/ssl/v1/enroll"
+    )
+    assert "status" not in kube.objects[("sectigocertificates", "fenced")]
+
+
+async def test_a_process_that_is_not_leading_places_no_order(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    kube.objects[("sectigocertificates", "follower")] = cert_body(
+        "follower", commonName="f.example.com"
+    )
+    ctx.leading = lambda: False
+    calls = scm_calls(shared_sandbox_scm)
+    with pytest.raises(RetryLater, match="not the leader"):
+        await step(ctx, "follower")
+    assert scm_calls(shared_sandbox_scm).get("POST /api/ssl/v1/enroll") == calls.get(
+        "POST /api/ssl/v1/enroll"
+    )
+    ctx.leading = lambda: True  # a new leader finds the marker unplaced and orders once
+    await step(ctx, "follower")
+    enrolls = scm_calls(shared_sandbox_scm).get("POST /api/ssl/v1/enroll", 0)
+    assert enrolls == calls.get("POST /api/ssl/v1/enroll", 0) + 1
+    status = kube.objects[("sectigocertificates", "follower")]["status"]
+    assert status["state"] == "Issued"
+
+
 async def test_first_issuance_writes_and_then_a_step_changes_nothing(
     ctx: Context, shared_sandbox_scm: SandboxHandle
 ) -> None:
     kube: FakeKube = ctx.kube  # type: ignore[assignment]
     kube.objects[("sectigocertificates", "web")] = cert_body("web", commonName="web.example.com")
     await step(ctx, "web")
-    # pending key, marker, order id, Secret, Issued status, pending key deleted
+    # pending key, marker (fenced), order id, Secret, Issued status, pending key deleted
     assert kube.writes == [
         "secret web-sectigo-pending-key",
-        "status web",
+        "status web (fenced)",
         "status web",
         "secret web-tls",
         "status web",

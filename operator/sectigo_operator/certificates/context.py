@@ -46,16 +46,25 @@ class KubeApi(Protocol):
     async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None: ...
 
     async def patch_status(
-        self, plural: str, namespace: str, name: str, patch: Mapping[str, Any]
-    ) -> None: ...
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        patch: Mapping[str, Any],
+        resource_version: str | None = None,
+    ) -> str: ...
 
     async def set_finalizers(
         self, plural: str, namespace: str, name: str, finalizers: list[str], resource_version: str
-    ) -> None: ...
+    ) -> str: ...
 
 
 def _no_wake(namespace: str, name: str, when: datetime | None) -> None:
     return None
+
+
+def _always() -> bool:
+    return True
 
 
 @dataclass
@@ -75,3 +84,6 @@ class Context:
     written: dict[tuple[str, str], str] = field(default_factory=dict)
     """Digest of the data of each certificate Secret this process wrote, by (namespace, name):
     the Secret watch tells our own writes from someone else's edits with it."""
+    leading: Callable[[], bool] = field(default=_always)
+    """False once this process may no longer act (it lost the leader Lease): checked right
+    before every SCM call that places or revokes a certificate."""

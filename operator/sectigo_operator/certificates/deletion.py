@@ -15,6 +15,7 @@ Secret (only if it is ours) and the pending key, and remove the finalizer.
 
 from __future__ import annotations
 
+from .. import metrics
 from ..models import SectigoCertificate
 from ..models.certificate import DeletionPolicy
 from ..policies import backoff
@@ -24,21 +25,23 @@ from .context import Context, Emit
 from .gather import Inputs, pending_key_secret_name
 from .kinds import OrderKind
 from .outcomes import RetryLater
+from .status import ensure_leading
 
 PLURAL = SectigoCertificate.crd.plural
 REASON_ABANDONED = "RevocationAbandoned"
 REVOKE_REASON = "deleted from Kubernetes (deletionPolicy: Revoke)"
 
 
-async def ensure_finalizer(ctx: Context, cert: SectigoCertificate) -> None:
-    """Carry the finalizer exactly while the policy needs it (a write only when that changes)."""
+async def ensure_finalizer(ctx: Context, cert: SectigoCertificate) -> str | None:
+    """Carry the finalizer exactly while the policy needs it (a write only when that changes).
+    Returns the object's new resourceVersion when it wrote."""
     meta = cert.metadata
     present = FINALIZER in (meta.finalizers or [])
     wanted = cert.spec.deletion_policy != DeletionPolicy.RETAIN
     if present == wanted or meta.deletion_timestamp is not None:
-        return
+        return None
     others = [f for f in meta.finalizers or [] if f != FINALIZER]
-    await ctx.kube.set_finalizers(
+    return await ctx.kube.set_finalizers(
         PLURAL,
         meta.namespace or "",
         meta.name,
@@ -63,7 +66,9 @@ async def delete(ctx: Context, inputs: Inputs, kind: OrderKind, emit: Emit, atte
         try:
             if entry is None or not entry.ready or entry.client is None:
                 raise ScmError(f"SectigoConfig {spec.config_ref.name!r} is not Ready")
+            ensure_leading(ctx)
             await kind.revoke(entry.client, status, 5, REVOKE_REASON)
+            metrics.order(spec.config_ref.name, status.ordered_cert_type, "Revoke")
             emit("Normal", "Revoked", f"certificate {status.cert_unique_id} revoked at SCM")
         except ScmAlreadyRevokedError:
             pass

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .. import policies
+from .. import metrics, policies
 from ..configs import ConfigEntry
 from ..models import CertificateState, ConditionStatus, find_condition
 from ..policies import EnrollPlan, SpecError
@@ -40,7 +40,7 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: in
     if cert.metadata.deletion_timestamp is not None:
         await deletion.delete(ctx, inputs, kind, emit, retry)
         return
-    await deletion.ensure_finalizer(ctx, cert)
+    w.resource_version = await deletion.ensure_finalizer(ctx, cert) or w.resource_version
     stored = inspect(inputs.secret if inputs.secret_is_ours else None, w.status.fingerprint)
     certificate_only = cert.spec.import_ is not None and cert.spec.private_key_secret_ref is None
     ready = ready_verdict(stored, w.status, cert.spec.secret_name, inputs.now, certificate_only)
@@ -53,6 +53,32 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: in
         await step.run(decision, plan, plan_error)
     except SecretMissing as exc:
         await step.wait(policies.REASON_SECRET_MISSING, f"{exc}; waiting for it")
+    finally:
+        _observe(w)
+
+
+PENDING_STATES = (
+    CertificateState.APPLIED,
+    CertificateState.REQUESTED,
+    CertificateState.TIMED_OUT_STATE_SAVED,
+)
+
+
+def _observe(w: StatusWriter) -> None:
+    """The certificate's metrics, from the status as the step left it."""
+    status = w.status
+    ready = find_condition(status.conditions, "Ready")
+    issuing = find_condition(status.conditions, "Issuing")
+    metrics.certificate(
+        w.namespace,
+        w.name,
+        w.config_name,
+        ready=ready is not None and ready.status == ConditionStatus.TRUE,
+        issuing=issuing is not None and issuing.status == ConditionStatus.TRUE,
+        not_after=status.not_after,
+        renewal_time=status.renewal_time,
+        pending_since=status.collect_started_at if status.state in PENDING_STATES else None,
+    )
 
 
 def _plan(inputs: Inputs) -> tuple[EnrollPlan | None, SpecError | None]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-from .. import pki, policies
+from .. import metrics, pki, policies
 from ..configs import ConfigEntry
 from ..models import CertificateState, Enrollment, EnrollmentOperation
 from ..policies import EnrollPlan, SpecError
@@ -28,7 +28,7 @@ from .keys import KeyMaterial, material
 from .kinds import OrderKind, OrderRef
 from .outcomes import RetryLater, SecretMissing
 from .readiness import SecretState
-from .status import StatusWriter, Verdict, scm_failure, stall
+from .status import StatusWriter, Verdict, ensure_leading, scm_failure, stall
 
 STATE_OF = {
     Action.ORDER: CertificateState.ENROLLING,
@@ -135,7 +135,7 @@ class Placer:
         reason = REASON_OF[action]
         message = f"{reason.lower()} with SCM: {why}"
         w.conditions(ready=_keep(self.ready, reason, message), issuing=(True, reason, message))
-        await w.flush()  # key and marker are persisted before SCM is called
+        await w.flush(fenced=True)  # key and marker are persisted before SCM is called
         await self._call(mat, new_key)
         return mat
 
@@ -187,6 +187,7 @@ class Placer:
         enrollment = status.enrollment
         assert enrollment is not None
         operation = enrollment.operation or EnrollmentOperation.ENROLL
+        ensure_leading(self.ctx)
         try:
             if operation == EnrollmentOperation.ENROLL:
                 comments = policies.comments_with_marker(self.plan.comments, enrollment.marker)
@@ -224,6 +225,7 @@ class Placer:
         except ScmError as exc:
             await self._fail(exc, operation.value.lower() + "ing")
         self._placed(ref, f"{operation.value.lower()} accepted by SCM")
+        metrics.order(w.config_name, self.plan.cert_type, operation.value)
         await w.flush()
         self.emit(
             "Normal",

@@ -10,6 +10,7 @@ certificate.
 
 from __future__ import annotations
 
+from .. import metrics
 from ..configs import ConfigEntry
 from ..models import CertificateState
 from ..scm import ScmAlreadyRevokedError, ScmError, ScmResponseLost
@@ -17,7 +18,7 @@ from .context import Context, Emit
 from .gather import Inputs
 from .kinds import OrderKind
 from .outcomes import RetryLater
-from .status import StatusWriter, scm_failure
+from .status import StatusWriter, ensure_leading, scm_failure
 
 REASON_REVOKED = "Revoked"
 REASON_REVOKING = "Revoking"
@@ -33,8 +34,10 @@ async def revoke(
     w.record(CertificateState.REVOKING, message)
     w.conditions(ready=(False, REASON_REVOKING, message), issuing=(True, REASON_REVOKING, message))
     await w.flush()
+    ensure_leading(ctx)
     try:
         await kind.revoke(entry.client, status, request.reason_code, request.reason)
+        metrics.order(w.config_name, status.ordered_cert_type, "Revoke")
     except ScmAlreadyRevokedError:
         pass  # done before (a lost answer, a crash, or someone else)
     except ScmResponseLost as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NoReturn
 
-from .. import policies
+from .. import metrics, policies
 from ..models import (
     CertificateState,
     CertificateStatus,
@@ -47,6 +47,8 @@ class StatusWriter:
         self.config_name = cert.spec.config_ref.name
         self.status = cert.status or CertificateStatus()
         self.now = now
+        self.resource_version = cert.metadata.resource_version or ""
+        """The object's version as last read or written by this step (the fence)."""
         self._written = self.status.model_dump(mode="json", by_alias=True, exclude_none=True)
         self.cleared: set[str] = set()
         """camelCase status fields to delete with the next flush."""
@@ -127,15 +129,25 @@ class StatusWriter:
         now = self.status.model_dump(mode="json", by_alias=True, exclude_none=True)
         return bool(self.cleared) or now != self._written
 
-    async def flush(self) -> None:
-        """Write the status (one merge patch) if it changed since it was read or last written."""
+    async def flush(self, *, fenced: bool = False) -> None:
+        """Write the status (one merge patch) if it changed since it was read or last written.
+
+        ``fenced``: only if the object is still at the version this step read (KubeConflict
+        otherwise). The write that precedes an SCM order is fenced, so that of two operator
+        processes acting on the same version only one records a marker and orders.
+        """
         self.status.observed_generation = self.generation
         if not self.dirty:
             return
         cleared = sorted(self.cleared)
-        await self.kube.patch_status(
-            PLURAL, self.namespace, self.name, status_patch(self.status, clear=cleared)
+        version = await self.kube.patch_status(
+            PLURAL,
+            self.namespace,
+            self.name,
+            status_patch(self.status, clear=cleared),
+            self.resource_version if fenced else None,
         )
+        self.resource_version = version or self.resource_version
         self._written = self.status.model_dump(mode="json", by_alias=True, exclude_none=True)
         self.cleared.clear()
 
@@ -157,6 +169,13 @@ class StatusWriter:
         status.enrollment = Enrollment(marker="", attempt=attempt or 0)
 
 
+def ensure_leading(ctx: Context) -> None:
+    """Refuse an SCM order from a process that lost the leadership (see ``leadership``): called
+    right before every SCM call that places or revokes a certificate."""
+    if not ctx.leading():
+        raise RetryLater(5.0, "this operator process is not the leader any more")
+
+
 def _idle_reason(type_: str) -> str:
     return {"Issuing": "NotIssuing", "Stalled": "NotStalled"}.get(type_, "Unknown")
 
@@ -172,6 +191,7 @@ async def stall(
     w: StatusWriter, emit: Emit, reason: str, message: str, error: ScmError | None = None
 ) -> NoReturn:
     """Report what only a person can fix (Ready False, Stalled True, a Warning Event)."""
+    metrics.reconcile_error(reason)
     if error is not None:
         w.error(error)
     ready = w.usable if w.usable is not None and w.usable[0] else (False, reason, message)
@@ -190,6 +210,11 @@ async def scm_failure(
     (the config is re-checked and reports it) and recovers once the Secret is fixed. ``ready``
     is what Ready says meanwhile (True while a valid certificate is still in the Secret).
     """
+    metrics.reconcile_error(
+        policies.REASON_CONFIG_NOT_READY
+        if isinstance(exc, ScmAuthenticationError)
+        else policies.REASON_SCM_ERROR
+    )
     if isinstance(exc, ScmAuthenticationError):
         ctx.configs.mark_failed(w.namespace, w.config_name, exc)
         message = f"SCM rejected the credentials while {doing}: {exc}; waiting for the config"

@@ -19,12 +19,14 @@ from typing import Any
 
 import kopf
 
+from .. import metrics
 from ..certificates import Context, RetryLater, Stalled, reconcile
-from ..k8s import KubeError
+from ..k8s import KubeConflict, KubeError
 from ..models import GROUP, VERSION
 from ..settings import FINALIZER
 
 PLURAL = "sectigocertificates"
+REASON_KUBE_ERROR = "KubernetesApiError"
 logger = logging.getLogger(__name__)
 _locks: dict[tuple[str, str], asyncio.Lock] = {}
 _woken: set[tuple[str, str]] = set()
@@ -81,7 +83,10 @@ async def on_change(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> N
         raise kopf.TemporaryError(str(exc), delay=exc.delay) from None
     except Stalled as exc:
         raise kopf.PermanentError(str(exc)) from None
+    except KubeConflict as exc:  # changed meanwhile (the fence): look again at once
+        raise kopf.TemporaryError(str(exc), delay=1.0) from None
     except KubeError as exc:
+        metrics.reconcile_error(REASON_KUBE_ERROR)
         delay = min(300.0, 2.0 ** min(retry + 1, 8))
         raise kopf.TemporaryError(str(exc), delay=delay) from None
 
@@ -106,6 +111,7 @@ async def on_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     namespace, name = body.metadata.namespace or "", body.metadata.name or ""
     ctx.wake(namespace, name, None)
     _woken.discard((namespace, name))
+    metrics.forget_certificate(namespace, name)
 
 
 async def wake(
@@ -122,6 +128,7 @@ async def wake(
     except Stalled:
         retries.pop(key, None)
     except KubeError as exc:
+        metrics.reconcile_error(REASON_KUBE_ERROR)
         retries[key] = retries.get(key, 0) + 1
         delay = min(300.0, 2.0 ** min(retries[key], 8))
         logger.warning("certificate %s/%s: %s; retrying in %.0fs", namespace, name, exc, delay)

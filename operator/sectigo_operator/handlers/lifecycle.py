@@ -54,6 +54,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    # The CRDs are installed before the operator (deploy/); no permission to watch CRDs or
+    # namespaces is needed (least privilege): namespaces given are taken as exact names.
+    settings.scanning.disabled = True
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(ours.worker_threads, thread_name_prefix="sectigo-io")
     )
@@ -65,11 +68,19 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
     scheduler = Scheduler(wake, concurrency=ours.wake_concurrency, clock=utcnow)
     context = Context(
-        kube=kube, configs=ConfigRegistry(), settings=ours, now=utcnow, wake=scheduler.wake
+        kube=kube,
+        configs=ConfigRegistry(),
+        settings=ours,
+        now=utcnow,
+        wake=scheduler.wake,
+        leading=getattr(memo, "leading", None) or (lambda: True),
     )
     memo.context = context
     memo.kube = kube
     memo.scheduler = scheduler
+    health = getattr(memo, "health", None)
+    if health is not None:
+        health.started = True
 
 
 @kopf.on.cleanup(id="cleanup")

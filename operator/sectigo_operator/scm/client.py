@@ -42,6 +42,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 
+from .. import metrics
 from . import collect as _collect
 from .collect import CollectResult, Issued, TimedOutStateSaved
 from .config import ScmConnection
@@ -319,14 +320,14 @@ class _Transport:
                 )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing reached SCM: safe to retry any call.
-                self._log(method, path, None, started, attempt)
+                self._log(method, path, operation, None, started, attempt)
                 raise _Retry(ScmTransportError(self._describe(exc))) from exc
             except httpx.HTTPError as exc:
-                self._log(method, path, None, started, attempt)
+                self._log(method, path, operation, None, started, attempt)
                 if not idempotent:
                     raise ScmResponseLost(self._describe(exc), operation=operation) from exc
                 raise _Retry(ScmTransportError(self._describe(exc))) from exc
-        self._log(method, path, response.status_code, started, attempt)
+        self._log(method, path, operation, response.status_code, started, attempt)
         if response.is_success:
             try:
                 return parse(response)
@@ -366,9 +367,13 @@ class _Transport:
         return f"{type(exc).__name__}: {self.scrub(text)}"
 
     @staticmethod
-    def _log(method: str, path: str, status: int | None, started: float, attempt: int) -> None:
+    def _log(
+        method: str, path: str, operation: str, status: int | None, started: float, attempt: int
+    ) -> None:
+        elapsed = time.perf_counter() - started
+        metrics.scm_request(operation, status, elapsed)
         if logger.isEnabledFor(logging.DEBUG):
-            elapsed_ms = (time.perf_counter() - started) * 1000
+            elapsed_ms = elapsed * 1000
             logger.debug(
                 "SCM %s %s -> %s in %.1f ms (attempt %d)",
                 method, path, status if status is not None else "no answer", elapsed_ms, attempt,

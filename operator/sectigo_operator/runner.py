@@ -1,0 +1,130 @@
+"""Running the operator process: logging, the HTTP endpoints, leader election, then Kopf.
+
+``sectigo-operator run`` (``cli``) parses the options into :class:`RunOptions` and calls
+:func:`run`. The order matters:
+
+1. logging is configured (Kopf's plain, full or JSON format);
+2. ``/healthz``, ``/readyz`` and ``/metrics`` start listening (a standby answers too);
+3. with ``--leader-elect``, the process waits for the Lease (``leadership``);
+4. Kopf runs our handlers (``sectigo_operator.handlers``) while the Lease is renewed; when it is
+   lost, Kopf is stopped and the process exits with status 1 (its Deployment starts it again,
+   as a standby). The SCM-call guard (``Context.leading``) already refuses from that moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Literal
+
+import kopf
+
+from . import metrics, serving
+from .leadership import Elector, LeaseTiming
+
+logger = logging.getLogger(__name__)
+STOP_GRACE_SECONDS = 10.0
+LogFormat = Literal["plain", "full", "json"]
+
+
+@dataclass(frozen=True)
+class LeaderElection:
+    namespace: str
+    name: str = "sectigo-operator"
+    identity: str = field(default_factory=lambda: f"{socket.gethostname()}_{os.getpid()}")
+    timing: LeaseTiming = field(default_factory=LeaseTiming)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    namespaces: tuple[str, ...] = ()
+    """Watch only these namespaces (empty: all)."""
+    verbose: bool = False
+    log_format: LogFormat = "full"
+    http_address: str | None = None
+    """``host:port`` of /healthz, /readyz and /metrics (None: not served)."""
+    leader_election: LeaderElection | None = None
+
+
+def configure_logging(verbose: bool, log_format: LogFormat) -> None:
+    formats = {
+        "plain": kopf.LogFormat.PLAIN,
+        "full": kopf.LogFormat.FULL,
+        "json": kopf.LogFormat.JSON,
+    }
+    kopf.configure(verbose=verbose, debug=verbose, log_format=formats[log_format])
+
+
+def run(options: RunOptions) -> int:
+    """Run until stopped; the process's exit status."""
+    configure_logging(options.verbose, options.log_format)
+    import sectigo_operator.handlers  # noqa: F401  (registers the handlers with Kopf)
+
+    return asyncio.run(_main(options))
+
+
+async def _main(options: RunOptions) -> int:
+    health = serving.Health()
+    server = await serving.start(options.http_address, health) if options.http_address else None
+    elector: Elector | None = None
+    try:
+        if options.leader_election is not None:
+            elector = await _elector(options.leader_election)
+            health.role = "standby"
+            await elector.acquire()
+            health.leading = elector.held
+        health.role = "leader"
+        metrics.LEADER.set(1)
+        return await _operate(options, health, elector)
+    finally:
+        metrics.LEADER.set(0)
+        health.role = "stopping"
+        if elector is not None:
+            await elector.release()
+        if server is not None:
+            await server.cleanup()
+
+
+async def _elector(election: LeaderElection) -> Elector:
+    from .k8s import Kube
+
+    kube = await asyncio.to_thread(Kube, 4)
+    return Elector(kube, election.namespace, election.name, election.identity, election.timing)
+
+
+async def _operate(options: RunOptions, health: serving.Health, elector: Elector | None) -> int:
+    stop = asyncio.Event()
+    memo = kopf.Memo(health=health, leading=elector.held if elector else (lambda: True))
+    operator = asyncio.create_task(
+        kopf.operator(
+            standalone=True,
+            clusterwide=not options.namespaces,
+            namespaces=list(options.namespaces),
+            stop_flag=stop,
+            memo=memo,
+        ),
+        name="kopf",
+    )
+    if elector is None:
+        await operator
+        return 0
+    keeper = asyncio.create_task(elector.keep(), name="leader-lease")
+    done, _ = await asyncio.wait({operator, keeper}, return_when=asyncio.FIRST_COMPLETED)
+    if operator in done:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+        operator.result()
+        return 0
+    logger.error("leadership lost: stopping (a standby takes over)")
+    health.role = "stopping"
+    stop.set()
+    try:
+        await asyncio.wait_for(operator, STOP_GRACE_SECONDS)
+    except (TimeoutError, asyncio.CancelledError):
+        logger.warning("Kopf did not stop within %.0fs", STOP_GRACE_SECONDS)
+    return 1
