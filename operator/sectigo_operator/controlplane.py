@@ -450,11 +450,12 @@ class ControlPlane:
 
     def install_crds(self, directory: Path = REPO_ROOT / "crds") -> None:
         """Apply every CRD in ``directory`` and wait until each is Established."""
-        files = sorted(directory.glob("*.yaml"))
+        files = sorted(p for p in directory.glob("*.yaml") if p.name != "kustomization.yaml")
         if not files:
             raise ControlPlaneError(f"no CRDs found in {directory}")
-        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(directory))
-        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(directory))
+        named = [arg for path in files for arg in ("-f", str(path))]
+        self.kubectl("apply", "--server-side", "--force-conflicts", *named)
+        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", *named)
 
     # -- stop ---------------------------------------------------------------------------------
 

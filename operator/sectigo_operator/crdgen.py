@@ -1,5 +1,7 @@
 """Generate ``crds/*.yaml`` (and the field reference in ``docs/api.md``) from ``models``.
 
+``crds/`` is also a kustomization (``kubectl apply -k crds/``), which ``deploy/base`` includes.
+
 The pydantic models are the single source of truth. Their JSON schema is turned into a
 *structural* OpenAPI v3 schema as the API server wants it: ``$ref`` inlined, ``Optional[X]``
 turned into a plain optional ``X`` (never ``nullable``), titles dropped, docstrings as
@@ -56,6 +58,7 @@ _KEY_ORDER = (
     "x-kubernetes-validations",
 )
 _DROP = {"title", "$defs"}
+KUSTOMIZATION = "kustomization.yaml"
 
 
 class SchemaError(ValueError):
@@ -309,9 +312,21 @@ def splice_reference(document: str, reference: str) -> str:
     return document[:start] + reference + document[end + len(DOC_END) + 1 :]
 
 
+def render_kustomization(names: list[str]) -> str:
+    """``crds/kustomization.yaml``: the CRDs as one kustomize resource (``deploy/`` uses it)."""
+    body = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": sorted(names),
+    }
+    return HEADER + yaml.safe_dump(body, sort_keys=False)
+
+
 def expected_files(root: Path) -> dict[Path, str]:
     """Every generated file (path under ``root``) and its expected content."""
-    files = {root / "crds" / name: text for name, text in render_crds().items()}
+    crds = render_crds()
+    files = {root / "crds" / name: text for name, text in crds.items()}
+    files[root / "crds" / KUSTOMIZATION] = render_kustomization(list(crds))
     api_doc = root / "docs" / "api.md"
     if api_doc.exists():
         files[api_doc] = splice_reference(api_doc.read_text(), render_reference())

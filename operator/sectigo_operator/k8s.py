@@ -48,8 +48,9 @@ class KubeInvalid(KubeError):
     """422: the API server refused the object (for example an invalid label)."""
 
 
-def _translate(exc: ApiException) -> KubeError:
-    status, reason = int(exc.status or 0), str(exc.reason or "")
+def _translate(exc: ApiException, doing: str) -> KubeError:
+    """The error of ``doing`` ("create secrets"): the verb and resource, never the body."""
+    status, reason = int(exc.status or 0), f"{exc.reason or ''} ({doing})".strip()
     if status == 409:
         return KubeConflict(status, reason)
     if status == 422:
@@ -100,7 +101,7 @@ class Kube:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise _translate(exc) from None
+            raise _translate(exc, "get secrets") from None
         meta = obj.metadata or kubernetes.client.V1ObjectMeta()
         return SecretData(
             name=name,
@@ -156,14 +157,16 @@ class Kube:
                     body,  # type: ignore[arg-type]
                 )
         except ApiException as exc:
-            raise _translate(exc) from None
+            raise _translate(
+                exc, "update secrets" if resource_version else "create secrets"
+            ) from None
 
     async def delete_secret(self, namespace: str, name: str) -> None:
         try:
             await asyncio.to_thread(self.core.delete_namespaced_secret, name, namespace)
         except ApiException as exc:
             if exc.status != 404:
-                raise _translate(exc) from None
+                raise _translate(exc, "delete secrets") from None
 
     # -- our custom resources -----------------------------------------------------------------
 
@@ -175,7 +178,7 @@ class Kube:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise _translate(exc) from None
+            raise _translate(exc, f"get {plural}") from None
         return obj if isinstance(obj, dict) else None
 
     async def set_finalizers(
@@ -198,7 +201,7 @@ class Kube:
             )
         except ApiException as exc:
             if exc.status != 404:
-                raise _translate(exc) from None
+                raise _translate(exc, f"patch {plural}") from None
             return ""
         return _resource_version(obj)
 
@@ -229,7 +232,7 @@ class Kube:
             )
         except ApiException as exc:
             if exc.status != 404:  # deleted meanwhile: nothing to report to
-                raise _translate(exc) from None
+                raise _translate(exc, f"patch {plural}/status") from None
             return ""
         return _resource_version(obj)
 
@@ -243,7 +246,7 @@ class Kube:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise _translate(exc) from None
+            raise _translate(exc, "get leases") from None
         spec = lease.spec or kubernetes.client.V1LeaseSpec()
         return LeaseRecord(
             holder=spec.holder_identity or None,
@@ -283,7 +286,7 @@ class Kube:
         except ApiException as exc:
             if exc.status in (404, 409):
                 raise LeaseConflict(f"lease {namespace}/{name} changed meanwhile") from None
-            raise _translate(exc) from None
+            raise _translate(exc, "update leases" if not create else "create leases") from None
         version = (obj.metadata.resource_version or "") if obj.metadata else ""
         return LeaseRecord(record.holder, record.duration_seconds, record.renew_time,
                            record.acquire_time, record.transitions, version)  # fmt: skip

@@ -92,7 +92,7 @@ class FakeKube:
         obj = self.objects[(plural, name)]
         if resource_version and resource_version != obj["metadata"].get("resourceVersion"):
             raise KubeConflict(409, "Conflict")
-        self.writes.append(f"status {name}" + (" (fenced)" if resource_version else ""))
+        self.writes.append(f"status {name}")
         status = obj.setdefault("status", {})
         for key, value in patch["status"].items():
             if value is None:
@@ -224,10 +224,10 @@ async def test_first_issuance_writes_and_then_a_step_changes_nothing(
     kube: FakeKube = ctx.kube  # type: ignore[assignment]
     kube.objects[("sectigocertificates", "web")] = cert_body("web", commonName="web.example.com")
     await step(ctx, "web")
-    # pending key, marker (fenced), order id, Secret, Issued status, pending key deleted
+    # pending key, marker, order id, Secret, Issued status, pending key deleted
     assert kube.writes == [
         "secret web-sectigo-pending-key",
-        "status web (fenced)",
+        "status web",
         "status web",
         "secret web-tls",
         "status web",

@@ -135,7 +135,7 @@ class Placer:
         reason = REASON_OF[action]
         message = f"{reason.lower()} with SCM: {why}"
         w.conditions(ready=_keep(self.ready, reason, message), issuing=(True, reason, message))
-        await w.flush(fenced=True)  # key and marker are persisted before SCM is called
+        await w.flush()  # key and marker are persisted (fenced) before SCM is called
         await self._call(mat, new_key)
         return mat
 

@@ -129,12 +129,13 @@ class StatusWriter:
         now = self.status.model_dump(mode="json", by_alias=True, exclude_none=True)
         return bool(self.cleared) or now != self._written
 
-    async def flush(self, *, fenced: bool = False) -> None:
+    async def flush(self) -> None:
         """Write the status (one merge patch) if it changed since it was read or last written.
 
-        ``fenced``: only if the object is still at the version this step read (KubeConflict
-        otherwise). The write that precedes an SCM order is fenced, so that of two operator
-        processes acting on the same version only one records a marker and orders.
+        Fenced: only if the object is still at the version this step read or last wrote
+        (KubeConflict otherwise, and the step is taken again from a fresh read). Of two operator
+        processes acting on the same version only one records a marker and orders; an old leader
+        that wakes up from a pause never writes its stale view over the new leader's.
         """
         self.status.observed_generation = self.generation
         if not self.dirty:
@@ -145,7 +146,7 @@ class StatusWriter:
             self.namespace,
             self.name,
             status_patch(self.status, clear=cleared),
-            self.resource_version if fenced else None,
+            self.resource_version or None,
         )
         self.resource_version = version or self.resource_version
         self._written = self.status.model_dump(mode="json", by_alias=True, exclude_none=True)
