@@ -4,7 +4,7 @@ The token comes from the TokenRequest API (``kubectl create token``), as a pod w
 rules are read from ``deploy/overlays/namespaced/role.yaml`` and ``deploy/base``'s leader
 election Role. One scenario drives every operation that needs a rule: leader election,
 issuance, an Event, a renewal request (Secret update), a deleted Secret restored by a wake-up
-(get of the certificate), and a deletion with ``deletionPolicy: Delete``.
+(get of the certificate), and a deletion with ``deletionPolicy: DeleteSecret``.
 
 - With all rules, the scenario completes and the API server refused nothing.
 - Without any one rule, the API server refuses the operation the rule's comment names (the
@@ -93,7 +93,7 @@ def run_scenario(
         conditions = cert_field("status", "conditions") or []
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
-    spec = {"commonName": "rbac.example.com", "deletionPolicy": "Delete"}
+    spec = {"commonName": "rbac.example.com", "deletionPolicy": "DeleteSecret"}
     apply(cluster, namespace, certificate("rbac", **spec))
     until(lambda: cert_field("status", "state") == "Issued" and ready_conditions(), "Ready")
     until(lambda: not secret_exists(cluster, namespace, "rbac-sectigo-pending-key"), "key gone")
