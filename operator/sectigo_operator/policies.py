@@ -29,7 +29,6 @@ REASON_INVALID_SPEC = "InvalidSpec"
 REASON_PROFILE_MISMATCH = "ProfileMismatch"
 REASON_KEY_MISMATCH = "KeyMismatch"
 REASON_KEY_LOST = "KeyLost"
-REASON_SPEC_CHANGED = "SpecChanged"
 REASON_SECRET_NOT_MANAGED = "SecretNotManaged"  # noqa: S105 - a reason, not a secret
 REASON_SECRET_MISSING = "SecretMissing"  # noqa: S105 - a reason, not a secret
 REASON_ENROLLING = "Enrolling"
