@@ -7,7 +7,6 @@ covered by table tests in ``tests/unit/test_policies.py``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -261,13 +260,13 @@ def poll_delay(
     """Seconds until the next collect attempt.
 
     Within ``max_timeout`` SCM is asked every ``loop_period``, as the Vault plugin does. After it
-    (TimedOutStateSaved) the period doubles for every further ``max_timeout`` that passed, up to
-    ``cap``. An order waiting for an administrator's approval is polled at least 4x slower.
+    (TimedOutStateSaved) SCM is asked every ``cap`` seconds (``max_poll_delay``, 300 s: at most
+    12 times an hour), however long the order stays pending. An order waiting for an
+    administrator's approval is polled at least 4x slower.
     """
     delay = float(loop_period)
     if elapsed > max_timeout > 0:
-        overruns = math.floor(elapsed / max_timeout)
-        delay = loop_period * 2 ** min(overruns, 16)
+        delay = cap
     if awaiting_approval:
         delay = max(delay, loop_period * 4)
     return max(1.0, min(delay, cap))

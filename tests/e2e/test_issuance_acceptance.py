@@ -110,10 +110,11 @@ def test_order_pending_past_max_timeout_times_out_then_becomes_ready(
     scm_setup: Any,
     operator_factory: Any,
 ) -> None:
-    """maxTimeout 2 s, and the sandbox issues only at the 5th collect (~5 s after the order)."""
+    """maxTimeout 2 s, and the sandbox issues only at the 5th collect. Past maxTimeout the
+    operator collects every max_poll_delay (here 2 s instead of 300 s)."""
     sandbox_scm.update_settings(issueAfterCollects=4)
     scm_setup(collect={"maxTimeout": 2, "loopPeriod": 1})
-    operator = operator_factory(namespace)
+    operator = operator_factory(namespace, SECTIGO_OPERATOR_MAX_POLL_DELAY="2")
     apply(cluster, namespace, certificate("slow", commonName="slow.example.com"))
 
     waiting = wait_condition(
