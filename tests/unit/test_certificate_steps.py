@@ -384,3 +384,21 @@ async def test_keyless_import_without_names_is_restored_after_its_secret_is_dele
     )
     assert (ready["status"], ready["reason"]) == ("False", "CertificateOnly")
     assert shared_sandbox_scm.counters()["replacements"] == 0
+
+
+async def test_many_certificates_starting_at_once_ask_scm_for_the_profiles_once(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """Single flight: 12 first issuances in parallel share one profile list per cache period."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    names = [f"burst-{i}" for i in range(12)]
+    for name in names:
+        kube.objects[("sectigocertificates", name)] = cert_body(
+            name, commonName=f"{name}.example.com"
+        )
+    types = "GET /api/ssl/v1/types"
+    before = scm_calls(shared_sandbox_scm).get(types, 0)
+    await asyncio.gather(*(step(ctx, name) for name in names))
+    assert scm_calls(shared_sandbox_scm).get(types, 0) == before + 1
+    for name in names:
+        assert kube.objects[("sectigocertificates", name)]["status"]["state"] == "Issued"
