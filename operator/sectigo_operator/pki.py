@@ -356,6 +356,11 @@ def _signature_hash(key: PrivateKey) -> _SignatureHash:
     return hashes.SHA256()
 
 
+def check_csr_request(request: CsrRequest) -> None:
+    """Raise InvalidCsr when the subject of ``request`` cannot be encoded (no key needed)."""
+    _subject(request)
+
+
 def build_csr(key: PrivateKey, request: CsrRequest) -> str:
     """A PKCS#10 CSR for `request`, signed with `key`, as PEM text.
 

@@ -141,7 +141,14 @@ def plan_enrollment(
     common_name = spec.common_name or ""
     if is_client and not common_name:
         names = [spec.first_name, spec.middle_name, spec.last_name]
-        common_name = " ".join(n for n in names if n)[:64]
+        common_name = " ".join(n for n in names if n)
+        if len(common_name) > 64 or len(common_name.encode()) > 64:
+            raise SpecError(
+                "spec.firstName",
+                "firstName, middleName and lastName joined by spaces become the commonName, "
+                "which may hold at most 64 characters and 64 bytes in UTF-8; set a shorter "
+                "spec.commonName or shorter names",
+            )
     brings_csr = spec.csr is not None or spec.csr_secret_ref is not None
     if not is_client and not common_name and not dns and not brings_csr:
         raise SpecError("spec.commonName", "an SSL certificate needs commonName or dnsNames")

@@ -259,6 +259,16 @@ INVALID: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
         ("spec.commonName", "should match"),
     ),
     (
+        "cert: commonName of 20 emoji (80 bytes)",
+        with_spec(SSL, commonName="\U0001f600" * 20),
+        ("spec.commonName", "64 bytes"),
+    ),
+    (
+        "client: firstName of 64 emoji",
+        with_spec(CLIENT, firstName="\U0001f600" * 64),
+        ("spec.firstName", "64 bytes"),
+    ),
+    (
         "cert: Ed25519",
         with_spec(SSL, privateKey={"algorithm": "Ed25519"}),
         ("spec.privateKey.algorithm", "Unsupported value"),

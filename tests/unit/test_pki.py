@@ -876,3 +876,11 @@ def test_render_collect_format_orders_like_scm(test_pki: Pki, fmt: str, names: l
     got = [by_role[c] for c in certs]
     assert got == names if fmt not in ("base64", "bin") else sorted(got) == sorted(names)
     assert fmt in outputs.COLLECT_FORMAT_FILES
+
+
+def test_a_subject_that_cannot_be_encoded_is_refused_before_any_key_is_made() -> None:
+    """64 emoji are 64 characters but 256 bytes: too long for a commonName."""
+    request = pki.CsrRequest(common_name="\U0001f600" * 64)
+    with pytest.raises(pki.InvalidCsr, match="common name"):
+        pki.check_csr_request(request)
+    pki.check_csr_request(pki.CsrRequest(common_name="\u00e9" * 32))  # 64 bytes: fine

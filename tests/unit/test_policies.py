@@ -201,6 +201,18 @@ PLAN_ERRORS = [
     ("client without e-mail", client(email=None), config(), "spec.email"),
     ("client without firstName", client(firstName=None), config(), "spec.firstName"),
     ("client without lastName", client(lastName=None), config(), "spec.lastName"),
+    (
+        "client names too long together for a commonName",
+        client(firstName="A" * 40, lastName="B" * 30),
+        config(),
+        "spec.firstName",
+    ),
+    (
+        "client names within 64 characters but over 64 bytes",
+        client(firstName="\u00e9" * 30, lastName="\u00e8" * 10),
+        config(),
+        "spec.firstName",
+    ),
 ]
 
 

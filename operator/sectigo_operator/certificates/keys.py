@@ -93,6 +93,10 @@ async def material(
     pending = False
     if key is None and not new_key and stored.key is not None and stored.key_matches:
         key = stored.key
+    try:
+        pki.check_csr_request(plan.csr_request)  # before a key is made and persisted
+    except pki.InvalidCsr as exc:
+        raise SpecError("spec", f"the CSR cannot be built: {exc}") from None
     if key is None:
         key, pending = await pending_key(ctx, inputs, plan.key_spec), True
     csr_pem = await asyncio.to_thread(pki.build_csr, key, plan.csr_request)

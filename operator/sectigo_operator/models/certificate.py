@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from .common import (
     AGE_COLUMN,
@@ -74,8 +74,29 @@ Uri = Annotated[str, Field(max_length=2048), Cel("isURL(self)", message="must be
 PRINTABLE = r"^[^\x00-\x1F\x7F\x{200E}\x{200F}\x{202A}-\x{202E}\x{2066}-\x{2069}]+$"
 """No control characters and no bidirectional overrides (they make a name display as another,
 and SCM answers them with server errors); RE2 and Rust regex syntax alike."""
-Name = Annotated[str, Field(min_length=1, max_length=64, pattern=PRINTABLE)]
-"""SCM: ``first + ' ' + middle + ' ' + last`` must be 1-64 characters."""
+
+
+def _at_most_64_bytes(value: str) -> str:
+    if len(value.encode()) > MAX_NAME_BYTES:
+        raise ValueError(f"must be at most {MAX_NAME_BYTES} bytes in UTF-8")
+    return value
+
+
+MAX_NAME_BYTES = 64
+"""X.509's upper bound for a commonName, which the cryptography library counts in UTF-8 bytes
+(64 emoji are 64 characters but 256 bytes): the CSR could not be built."""
+_BYTES_RULE = Cel(
+    f"size(bytes(self)) <= {MAX_NAME_BYTES}",
+    message=f"must be at most {MAX_NAME_BYTES} bytes in UTF-8",
+)
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=64, pattern=PRINTABLE),
+    _BYTES_RULE,
+    AfterValidator(_at_most_64_bytes),
+]
+"""SCM: ``first + ' ' + middle + ' ' + last`` must be 1-64 characters (and 64 bytes, for the
+CSR's commonName)."""
 SubjectValues = Annotated[list[Annotated[str, Field(max_length=128)]], Field(max_length=16)]
 RequestId = Annotated[str, Field(min_length=1, max_length=128)]
 """An arbitrary token naming a one-shot request; change it to ask again."""
@@ -395,7 +416,7 @@ class CertificateSpec(ApiModel):
     ``ca.crt``). Immutable."""
 
     # --- subject and SANs (SSL)
-    common_name: str | None = Field(default=None, min_length=1, max_length=64, pattern=PRINTABLE)
+    common_name: Name | None = None
     """CN (Vault ``sectigo_csr_domain`` / ``sectigo_ssl_cert_common_name``). For a client
     certificate SCM defaults it to the person's full name."""
     dns_names: Annotated[list[DnsName], Field(min_length=1, max_length=100)] | None = None
