@@ -46,13 +46,14 @@ CHECKOUT = Path(__file__).resolve().parents[2]  # the image is built from this t
 BUILD_SCRIPT = CHECKOUT / "tools" / "image" / "build.sh"
 PODMAN = CHECKOUT / "tools" / "image" / "podman.sh"
 IMAGE = "localhost/sectigo-operator:dev"
-BUILD_TIMEOUT = 840  # a cold build (podman install, debootstrap, PyPI) takes about 4 minutes
+BUILD_TIMEOUT = 840  # cold (apt-get podman, debootstrap, PyPI): 4 to 5 minutes on 2 cores
 KUBECONFIG_IN_CONTAINER = "/etc/sectigo-operator/kubeconfig"
 
 
 def podman(
     *args: str, timeout: float = 120, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
+    """``tools/image/podman.sh ARGS``; with ``check`` a failure fails the test with its words."""
     proc = subprocess.run(
         ["bash", str(PODMAN), *args],
         capture_output=True,
@@ -131,14 +132,13 @@ def readable_by(path: Path, uid: int, gid: int) -> None:
 
 @dataclass
 class Container:
+    """A container started by ``container_factory``, by name."""
+
     name: str
 
     def inspect(self) -> dict[str, Any]:
         result: list[dict[str, Any]] = json.loads(podman("container", "inspect", self.name).stdout)
         return result[0]
-
-    def running(self) -> bool:
-        return bool(self.inspect()["State"]["Running"])
 
     def exec(self, *command: str) -> str:
         return podman("exec", self.name, *command).stdout

@@ -102,7 +102,29 @@ REJECTIONS = [
     ("subjAltNames as a list", {"subjAltNames": ["a.example.com"]}, 400, -1601),
     ("comments too long", {"comments": "x" * 1025}, 400, -1601),
     ("no CN and no SANs", {"csr": make_csr(None), "subjAltNames": None}, 400, -7),
+    (
+        "CN with a NUL and a bidi override",
+        {"csr": make_csr("evil\u202e\x00gpj.example.com")},
+        400,
+        -1601,
+    ),
+    ("CN of emoji", {"csr": make_csr("\U0001f600" * 10)}, 400, -1601),
+    ("SAN with an empty label", {"subjAltNames": "a..example.com"}, 400, -1601),
+    ("SAN label over 63", {"subjAltNames": "x" * 64 + ".example.com"}, 400, -1601),
 ]
+
+
+def test_every_stored_order_answers_without_a_server_error(
+    scm: httpx.Client, admin: SandboxHandle
+) -> None:
+    """Odd but valid names (IP CN, wildcard, single label) are stored, signed and listed."""
+    for cn, sans in (("10.0.0.1", ""), ("*.example.com", "example.com"), ("localhost", "")):
+        ssl_id = int(scm.post(f"{SSL}/enroll", json=ssl_body(csr=make_csr(cn), subjAltNames=sans))
+                     .json()["sslId"])  # fmt: skip
+        assert scm.get(f"{SSL}/{ssl_id}").status_code == 200
+        collected = scm.get(f"{SSL}/collect/{ssl_id}", params={"format": "x509"})
+        assert collected.status_code in (200, 400), collected.text
+    assert all(isinstance(o["id"], int) for o in admin.orders())
 
 
 @pytest.mark.parametrize(

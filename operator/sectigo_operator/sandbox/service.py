@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import secrets
 import string
 import time
@@ -30,6 +31,8 @@ from .store import Kind, Order, OrderStore
 
 _RENEW_ID_ALPHABET = string.ascii_letters + string.digits
 REVOCATION_REASONS = frozenset({0, 1, 3, 4, 5})
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -248,7 +251,11 @@ class Sandbox:
                 self.settings.reject_next -= 1
                 order.status = "Rejected"
             else:
-                self._issue(order, now)
+                try:
+                    self._issue(order, now)
+                except ValueError as exc:  # unsignable (stored by an older sandbox): SCM rejects
+                    log.warning("order %s cannot be signed (%s): Rejected", order.id, exc)
+                    order.status = "Rejected"
             changed = True
         if lifecycle.expired(order, now):
             order.status = "Expired"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
+
 from aiohttp import web
 
 from . import bodies, errors
@@ -63,6 +66,7 @@ async def enroll(request: web.Request) -> web.Response:
     common_name = csr.common_name or (extra[0] if extra else "")
     if not common_name:
         raise errors.missing_field("commonName")
+    check_names(common_name, [*extra, *csr.dns_names])
     order = Order(
         kind="ssl",
         status="Init",
@@ -174,6 +178,8 @@ async def replace(request: web.Request) -> web.Response:
     profile = sandbox.profile(order)
     if profile is not None:
         check_key_allowed(csr, profile.key_types)
+    check_names(common_name or csr.common_name or order.common_name, [*(sans or []),
+                *csr.dns_names])  # fmt: skip
     sandbox.replace(order, csr, common_name or csr.common_name or None, sans)
     return web.Response(status=204)
 
@@ -239,3 +245,26 @@ def add_routes(router: web.UrlDispatcher, base: str = "") -> None:
     router.add_post(f"{p}/decline/{{sslId}}", decline)
     router.add_get(p, list_certificates)
     router.add_get(f"{p}/{{sslId}}", details)
+
+
+_HOST_LABEL = r"(\*|[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)"
+_HOSTNAME = re.compile(rf"{_HOST_LABEL}(\.[A-Za-z0-9]([-A-Za-z0-9]{{0,61}}[A-Za-z0-9])?)*")
+
+
+def check_names(common_name: str, sans: list[str]) -> None:
+    """Like SCM, refuse at enrollment what no certificate can carry: the commonName and every
+    SAN must be an IP address or an ASCII host name (A-labels, an optional leading ``*.``).
+    Nothing that cannot be signed is ever stored (a stored order never answers 500)."""
+    for field, names in (("commonName", [common_name]), ("subjAltNames", sans)):
+        for name in names:
+            if not _valid_name(name):
+                raise errors.invalid_field(field)
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    return len(name) <= 253 and _HOSTNAME.fullmatch(name) is not None
