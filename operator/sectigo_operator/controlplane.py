@@ -323,8 +323,20 @@ class ControlPlane:
         url = f"http://127.0.0.1:{self.etcd_port}/health"
         self._wait("etcd", proc, lambda: b'"health":"true"' in _get(url, None), timeout=30.0)
 
-    def _start_apiserver(self) -> None:
-        self.apiserver_port = free_port()
+    def restart_apiserver(self) -> None:
+        """Stop kube-apiserver and start it again on the same port and etcd (fault tests)."""
+        proc = self._procs.pop("kube-apiserver", None)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self._start_apiserver(self.apiserver_port)
+
+    def _start_apiserver(self, port: int | None = None) -> None:
+        self.apiserver_port = port or free_port()
         d = self.workdir
         proc = self._spawn(
             "kube-apiserver",

@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
-from typing import Any
+from typing import Any, TypeVar
 
 import kubernetes
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from .leadership import LeaseConflict, LeaseRecord
 from .models import GROUP, VERSION
+
+T = TypeVar("T")
 
 
 class KubeError(Exception):
@@ -46,6 +49,18 @@ class KubeConflict(KubeError):
 
 class KubeInvalid(KubeError):
     """422: the API server refused the object (for example an invalid label)."""
+
+
+async def _in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``asyncio.to_thread``, with no answer from the API server (refused, reset, timed out)
+    as ``KubeError(0, ...)`` like any other API failure."""
+    try:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    except urllib3.exceptions.HTTPError as exc:
+        name = getattr(fn, "__name__", "call")
+        raise KubeError(
+            0, f"no answer from the API server ({name}: {type(exc).__name__})"
+        ) from None
 
 
 def _translate(exc: ApiException, doing: str) -> KubeError:
@@ -97,7 +112,7 @@ class Kube:
 
     async def get_secret(self, namespace: str, name: str) -> SecretData | None:
         try:
-            obj = await asyncio.to_thread(self.core.read_namespaced_secret, name, namespace)
+            obj = await _in_thread(self.core.read_namespaced_secret, name, namespace)
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -144,17 +159,17 @@ class Kube:
         try:
             if resource_version:
                 body["metadata"]["resourceVersion"] = resource_version
-                await asyncio.to_thread(
+                await _in_thread(
                     self.core.replace_namespaced_secret,
                     name,
                     namespace,
-                    body,  # type: ignore[arg-type]
+                    body,
                 )
             else:
-                await asyncio.to_thread(
+                await _in_thread(
                     self.core.create_namespaced_secret,
                     namespace,
-                    body,  # type: ignore[arg-type]
+                    body,
                 )
         except ApiException as exc:
             raise _translate(
@@ -163,7 +178,7 @@ class Kube:
 
     async def delete_secret(self, namespace: str, name: str) -> None:
         try:
-            await asyncio.to_thread(self.core.delete_namespaced_secret, name, namespace)
+            await _in_thread(self.core.delete_namespaced_secret, name, namespace)
         except ApiException as exc:
             if exc.status != 404:
                 raise _translate(exc, "delete secrets") from None
@@ -172,7 +187,7 @@ class Kube:
 
     async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            obj = await asyncio.to_thread(
+            obj = await _in_thread(
                 self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name
             )
         except ApiException as exc:
@@ -189,7 +204,7 @@ class Kube:
         resourceVersion ("" when the object is gone)."""
         patch = {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}}
         try:
-            obj = await asyncio.to_thread(
+            obj = await _in_thread(
                 self.custom.patch_namespaced_custom_object,
                 GROUP,
                 VERSION,
@@ -220,7 +235,7 @@ class Kube:
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
         try:
-            obj = await asyncio.to_thread(
+            obj = await _in_thread(
                 self.custom.patch_namespaced_custom_object_status,
                 GROUP,
                 VERSION,
@@ -240,9 +255,7 @@ class Kube:
 
     async def read_lease(self, namespace: str, name: str) -> LeaseRecord | None:
         try:
-            lease = await asyncio.to_thread(
-                self.coordination.read_namespaced_lease, name, namespace
-            )
+            lease = await _in_thread(self.coordination.read_namespaced_lease, name, namespace)
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -276,11 +289,9 @@ class Kube:
                      "spec": spec}  # fmt: skip
         try:
             if create:
-                obj = await asyncio.to_thread(
-                    self.coordination.create_namespaced_lease, namespace, body
-                )
+                obj = await _in_thread(self.coordination.create_namespaced_lease, namespace, body)
             else:
-                obj = await asyncio.to_thread(
+                obj = await _in_thread(
                     self.coordination.replace_namespaced_lease, name, namespace, body
                 )
         except ApiException as exc:

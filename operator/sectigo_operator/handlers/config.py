@@ -16,6 +16,7 @@ import kopf
 
 from .. import policies
 from ..certificates import Context, drift
+from ..k8s import KubeError
 from ..models import (
     GROUP,
     VERSION,
@@ -100,14 +101,20 @@ async def check(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger) -> None:
 @kopf.on.create(GROUP, VERSION, PLURAL, id="config-create")
 @kopf.on.update(GROUP, VERSION, PLURAL, id="config-update", field="spec")
 async def reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    await check(body, memo, logger)
+    try:
+        await check(body, memo, logger)
+    except KubeError as exc:  # the API server is away: try again soon, no traceback
+        raise kopf.TemporaryError(str(exc), delay=10) from None
 
 
 @kopf.timer(
     GROUP, VERSION, PLURAL, id="config-recheck", interval=_interval, initial_delay=_interval
 )
 async def recheck(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    await check(body, memo, logger)
+    try:
+        await check(body, memo, logger)
+    except KubeError as exc:
+        raise kopf.TemporaryError(str(exc), delay=10) from None
     ctx: Context = memo.context
     entry = ctx.configs.get(body["metadata"]["namespace"], body["metadata"]["name"])
     if entry is None or not entry.ready:

@@ -12,6 +12,7 @@ import kopf
 
 from .. import policies
 from ..certificates import Context
+from ..k8s import KubeError
 from ..models import (
     GROUP,
     VERSION,
@@ -116,11 +117,17 @@ async def fetch(body: kopf.Body, memo: kopf.Memo, retry: int = 0) -> None:
 @kopf.on.create(GROUP, VERSION, PLURAL, id="profile-create")
 @kopf.on.update(GROUP, VERSION, PLURAL, id="profile-update", field="spec")
 async def reconcile(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
-    await fetch(body, memo, retry)
+    try:
+        await fetch(body, memo, retry)
+    except KubeError as exc:  # the API server is away: try again soon, no traceback
+        raise kopf.TemporaryError(str(exc), delay=10) from None
 
 
 @kopf.timer(
     GROUP, VERSION, PLURAL, id="profile-refresh", interval=_interval, initial_delay=_interval
 )
 async def refresh(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    await fetch(body, memo)
+    try:
+        await fetch(body, memo)
+    except KubeError as exc:
+        raise kopf.TemporaryError(str(exc), delay=10) from None
