@@ -12,7 +12,7 @@ PYTHON := $(abspath $(VENV))/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: install install-if-needed controlplane test test-unit lint typecheck crds check-crds demo up down bench clean
+.PHONY: install install-if-needed controlplane promtool test test-unit lint typecheck crds check-crds demo up down bench clean
 
 $(PYTHON):
 	$(SYSTEM_PYTHON) -m venv $(VENV)
@@ -30,7 +30,11 @@ install-if-needed: $(PYTHON)
 controlplane:
 	bash tools/envtest/build.sh >/dev/null
 
-test: install-if-needed controlplane
+# promtool (checks and unit-tests deploy/monitoring's alert rules), built from Go modules once.
+promtool:
+	bash tools/promtool/build.sh >/dev/null
+
+test: install-if-needed controlplane promtool
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 test-unit: install-if-needed
