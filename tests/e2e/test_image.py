@@ -37,6 +37,12 @@ from tests.fixtures.operator import (
     history,
     wait_condition,
 )
+from tests.fixtures.serviceaccount import (
+    SERVICE_ACCOUNT,
+    install_service_account,
+    rbac_rules,
+    service_account_kubeconfig,
+)
 
 from sectigo_operator.sandbox.testing import SandboxHandle
 
@@ -103,22 +109,11 @@ def image_user(image: str) -> tuple[int, int]:
     return int(uid), int(gid)
 
 
-def admin_kubeconfig(cluster: Cluster, dest: Path) -> Path:
-    """The admin kubeconfig as one file (certificates inline), since only the file is mounted."""
-    flat = cluster.kubectl("config", "view", "--raw", "--flatten", "--minify").stdout
-    dest.touch(mode=0o600)
-    dest.write_text(flat)
-    return dest
-
-
 def operator_kubeconfig(cluster: Cluster, dest: Path, namespace: str) -> Path:
-    """The kubeconfig the containerised operator runs with: the admin's for now.
-
-    To run it as the deploy ServiceAccount, return instead (tests/fixtures/serviceaccount.py)
-    ``service_account_kubeconfig(cluster, dest, namespace, SERVICE_ACCOUNT)``, after
-    ``install_service_account(cluster, namespace, rbac_rules())``.
-    """
-    return admin_kubeconfig(cluster, dest)
+    """The kubeconfig the containerised operator runs with: the deploy ServiceAccount's (its
+    RBAC from deploy/, a TokenRequest token), as in a pod of the Deployment."""
+    install_service_account(cluster, namespace, rbac_rules())
+    return service_account_kubeconfig(cluster, dest, namespace, SERVICE_ACCOUNT)
 
 
 def readable_by(path: Path, uid: int, gid: int) -> None:
