@@ -224,10 +224,9 @@ async def test_first_issuance_writes_and_then_a_step_changes_nothing(
     kube: FakeKube = ctx.kube  # type: ignore[assignment]
     kube.objects[("sectigocertificates", "web")] = cert_body("web", commonName="web.example.com")
     await step(ctx, "web")
-    # pending key, marker, order id, Secret, Issued status, pending key deleted
+    # pending key, marker, Secret, order id and Issued in one status write, pending key deleted
     assert kube.writes == [
         "secret web-sectigo-pending-key",
-        "status web",
         "status web",
         "secret web-tls",
         "status web",
@@ -402,3 +401,30 @@ async def test_many_certificates_starting_at_once_ask_scm_for_the_profiles_once(
     assert scm_calls(shared_sandbox_scm).get(types, 0) == before + 1
     for name in names:
         assert kube.objects[("sectigocertificates", name)]["status"]["state"] == "Issued"
+
+
+async def test_events_say_issued_at_once_or_enrolled_then_issued(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    events: list[tuple[str, str]] = []
+
+    async def step_with_events(name: str) -> None:
+        body = await kube.get_object("sectigocertificates", NS, name)
+        assert body is not None
+        await reconcile(ctx, body, lambda type_, reason, _: events.append((type_, reason)))
+
+    kube.objects[("sectigocertificates", "quick")] = cert_body("quick", commonName="q.example.com")
+    await step_with_events("quick")
+    assert events == [("Normal", "Issued")]  # one Event: the order is in its message
+
+    events.clear()
+    shared_sandbox_scm.update_settings(issueAfterCollects=1)
+    kube.objects[("sectigocertificates", "slow")] = cert_body("slow", commonName="s.example.com")
+    with pytest.raises(RetryLater):
+        await step_with_events("slow")
+    status = kube.objects[("sectigocertificates", "slow")]["status"]
+    assert status["state"] == "Applied" and status["sslId"]  # the pending order is recorded
+    assert events == [("Normal", "Enrolled")]
+    await step_with_events("slow")
+    assert events == [("Normal", "Enrolled"), ("Normal", "Issued")]

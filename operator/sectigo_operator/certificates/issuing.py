@@ -211,7 +211,7 @@ async def collect(
     except ScmError as exc:
         await scm_failure(ctx, w, emit, exc, "collecting", ready)
     if isinstance(result, Pending):
-        await _pending(ctx, w, result, entry, ready)
+        await _pending(ctx, w, result, entry, ready, emit)
     assert isinstance(result, Issued)
     try:
         chain = pki.order_chain(pki.parse_pem_chain(result.material))
@@ -288,7 +288,7 @@ async def store(
 
 
 async def _pending(
-    ctx: Context, w: StatusWriter, result: Pending, entry: ConfigEntry, ready: Verdict
+    ctx: Context, w: StatusWriter, result: Pending, entry: ConfigEntry, ready: Verdict, emit: Emit
 ) -> None:
     status = w.status
     loop_period, max_timeout = entry.spec.collect.loop_period, entry.spec.collect.max_timeout
@@ -320,6 +320,9 @@ async def _pending(
         ready=ready if ready[0] else (False, reason, message), issuing=(True, reason, message)
     )
     await w.flush()
+    if w.placed_event is not None:
+        emit("Normal", *w.placed_event)
+        w.placed_event = None
     delay = policies.poll_delay(
         loop_period,
         elapsed,

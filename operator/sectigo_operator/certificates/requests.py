@@ -226,9 +226,11 @@ class Placer:
             await self._fail(exc, operation.value.lower() + "ing")
         self._placed(ref, f"{operation.value.lower()} accepted by SCM")
         metrics.order(w.config_name, self.plan.cert_type, operation.value)
-        await w.flush()
-        self.emit(
-            "Normal",
+        # Not written yet: the collect that follows at once usually finds the certificate issued,
+        # and then one status write records the order and Issued together (the marker already
+        # finds the order again should the process die before). A pending order writes it and
+        # posts this Event (issuing._pending).
+        w.placed_event = (
             EVENT_OF[operation],
             f"{operation.value.lower()} of {status.cert_unique_id} placed with SCM",
         )

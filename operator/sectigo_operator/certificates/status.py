@@ -52,6 +52,9 @@ class StatusWriter:
         self._written = self.status.model_dump(mode="json", by_alias=True, exclude_none=True)
         self.cleared: set[str] = set()
         """camelCase status fields to delete with the next flush."""
+        self.placed_event: tuple[str, str] | None = None
+        """(reason, message) of the Normal Event for an operation placed in this step, posted
+        only if the certificate is not issued at once (the Issued Event says it otherwise)."""
         self.usable: Verdict | None = None
         """Ready's verdict from the Secret alone (set by the step): a stall or an SCM failure
         keeps Ready True while the Secret still holds a valid certificate."""
