@@ -28,6 +28,28 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class ObservedGenerationDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """Kopf's "last handled" state of a SectigoCertificate, read from its own status instead of
+    an annotation Kopf writes after every handling (one API write per certificate saved).
+
+    A certificate whose ``status.observedGeneration`` equals ``metadata.generation`` has been
+    handled as it is; otherwise Kopf sees a creation, and runs ``on_change`` (which handles
+    create, update and resume alike, level-based). Every status write of a step sets
+    ``observedGeneration``. Other kinds keep Kopf's annotation.
+    """
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        if body.get("kind") != "SectigoCertificate":
+            return super().fetch(body=body)
+        observed = (body.get("status") or {}).get("observedGeneration")
+        handled = observed is not None and observed == body.get("metadata", {}).get("generation")
+        return self.build(body=body) if handled else None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        if body.get("kind") != "SectigoCertificate":
+            super().store(body=body, patch=patch, essence=essence)
+
+
 class QuietRetries(logging.Filter):
     """Kopf logs every ``TemporaryError`` at ERROR; ours are routine waits (a pending collect,
     a config not Ready yet) whose state is in the status: log them at INFO so that alerting on
@@ -44,7 +66,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     ours = OperatorSettings.from_env()
     logging.getLogger("kopf.objects").addFilter(QuietRetries())
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = ObservedGenerationDiffBase(
         prefix=PREFIX, key="last-handled-configuration"
     )
     # Our Events are posted explicitly (kopf.event); Kopf's own log lines (e.g. every
