@@ -167,6 +167,7 @@ def test_one_works_the_other_waits_then_takes_over_and_metrics_tell(
     killed_at = time.monotonic()
     wait_for(lambda: standby.role() == "leader", timeout=30, what="standby takes over")
     handover = time.monotonic() - killed_at
+    print(f"handover after SIGKILL: {handover:.1f} s (lease {LEASE_SECONDS:.0f} s)")
     assert handover < LEASE_SECONDS + 3, handover
     apply(cluster, namespace, certificate("ha-c", commonName="ha-c.example.com"))
     wait_condition(cluster, namespace, CERT, "ha-c")
