@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import socket
 from dataclasses import dataclass, field
 from typing import Literal
@@ -97,14 +98,14 @@ async def _elector(election: LeaderElection) -> Elector:
 
 
 async def _operate(options: RunOptions, health: serving.Health, elector: Elector | None) -> int:
-    stop = asyncio.Event()
+    # No stop flag: Kopf would leave a task waiting on it at every stop (5 s of "hung tasks").
+    # A lost Lease stops Kopf the way SIGTERM does, through its own signal handler.
     memo = kopf.Memo(health=health, leading=elector.held if elector else (lambda: True))
     operator = asyncio.create_task(
         kopf.operator(
             standalone=True,
             clusterwide=not options.namespaces,
             namespaces=list(options.namespaces),
-            stop_flag=stop,
             memo=memo,
         ),
         name="kopf",
@@ -122,7 +123,7 @@ async def _operate(options: RunOptions, health: serving.Health, elector: Elector
         return 0
     logger.error("leadership lost: stopping (a standby takes over)")
     health.role = "stopping"
-    stop.set()
+    signal.raise_signal(signal.SIGTERM)
     try:
         await asyncio.wait_for(operator, STOP_GRACE_SECONDS)
     except (TimeoutError, asyncio.CancelledError):
