@@ -179,3 +179,30 @@ def test_api_server_restarted_in_the_middle_of_a_burst(
     cluster.plane.restart_apiserver()
     sandbox_scm.clear_faults()
     assert_sound(cluster, namespace, sandbox_scm, names, operator, timeout=180)
+
+
+def test_a_pending_key_written_late_by_another_process_is_removed(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_setup: Callable[..., dict[str, Any]],
+    operator_factory: Callable[..., OperatorProcess],
+) -> None:
+    """A frozen old leader may write a pending key after the new leader issued the certificate:
+    the watch sees a key the process did not write, and the certificate's step removes it."""
+    scm_setup()
+    operator = operator_factory(namespace)
+    (name,) = burst(cluster, namespace, "late", 1)
+    ready = wait_condition(cluster, namespace, CERT, name, timeout=60)
+    cluster.kubectl(
+        "create", "secret", "generic", f"{name}-sectigo-pending-key", "-n", namespace,
+        "--from-literal=tls.key=not-a-real-key",
+    )  # fmt: skip
+    cluster.kubectl(
+        "label", "secret", f"{name}-sectigo-pending-key", "-n", namespace,
+        "app.kubernetes.io/managed-by=sectigo-operator",
+        f"sectigo-operator.io/certificate={name}", f"{LABEL_PENDING_KEY}=true",
+    )  # fmt: skip
+    assert_sound(cluster, namespace, sandbox_scm, [name], operator)
+    after = get(cluster, namespace, CERT, name)
+    assert after["status"]["serialNumber"] == ready["status"]["serialNumber"]

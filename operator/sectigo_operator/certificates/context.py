@@ -7,6 +7,7 @@ again at a given time (its renewal time, its expiry).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,6 +58,14 @@ class KubeApi(Protocol):
     async def set_finalizers(
         self, plural: str, namespace: str, name: str, finalizers: list[str], resource_version: str
     ) -> str: ...
+
+
+def data_digest(data: Mapping[str, bytes]) -> str:
+    """A digest of a Secret's data (tells our own writes from other edits)."""
+    h = hashlib.sha256()
+    for key in sorted(data):
+        h.update(key.encode() + b"\0" + data[key] + b"\0")
+    return h.hexdigest()
 
 
 def _no_wake(namespace: str, name: str, when: datetime | None) -> None:

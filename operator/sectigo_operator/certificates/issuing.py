@@ -9,7 +9,6 @@ reader sees the old certificate and key or the new ones, never a mix. Additional
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Mapping
 
 from .. import outputs, pki, policies
@@ -28,7 +27,7 @@ from ..settings import (
     LABEL_MANAGED_BY,
     MANAGED_BY,
 )
-from .context import Context, Emit
+from .context import Context, Emit, data_digest
 from .gather import Inputs, Reference, pending_key_secret_name
 from .keys import KeyMaterial, key_for
 from .kinds import OrderKind
@@ -120,14 +119,6 @@ def collect_format(inputs: Inputs) -> str | None:
         return None
     defaults = entry.spec.client if spec.certificate_type.value == "client" else entry.spec.ssl
     return defaults.format.value if defaults.format is not None else None
-
-
-def data_digest(data: Mapping[str, bytes]) -> str:
-    """A digest of a Secret's data (tells our own writes from other edits)."""
-    h = hashlib.sha256()
-    for key in sorted(data):
-        h.update(key.encode() + b"\0" + data[key] + b"\0")
-    return h.hexdigest()
 
 
 async def write(

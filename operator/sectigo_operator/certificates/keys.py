@@ -19,8 +19,9 @@ from .. import pki
 from ..models import SectigoCertificate
 from ..policies import EnrollPlan, SpecError
 from ..settings import LABEL_CERTIFICATE, LABEL_MANAGED_BY, LABEL_PENDING_KEY, MANAGED_BY
-from .context import Context
+from .context import Context, data_digest
 from .gather import Inputs, pending_key_secret_name
+from .outcomes import RetryLater
 from .readiness import SecretState
 
 
@@ -129,11 +130,15 @@ async def pending_key(ctx: Context, inputs: Inputs, spec: pki.KeySpec) -> pki.Pr
         if key is not None and (inputs.in_flight or pki.key_spec_of(key) == spec):
             return key
     key = await asyncio.to_thread(pki.generate_private_key, spec)
+    data = {"tls.key": pki.private_key_to_pem(key, "PKCS8")}
+    if not ctx.leading():  # a process that lost the Lease makes no key (see leadership)
+        raise RetryLater(5.0, "this operator process is not the leader any more")
+    ctx.written[(inputs.namespace, name)] = data_digest(data)  # before: its event may come first
     await ctx.kube.write_secret(
         inputs.namespace,
         name,
         type="Opaque",
-        data={"tls.key": pki.private_key_to_pem(key, "PKCS8")},
+        data=data,
         labels={
             LABEL_MANAGED_BY: MANAGED_BY,
             LABEL_CERTIFICATE: cert.metadata.name,

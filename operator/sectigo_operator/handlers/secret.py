@@ -1,5 +1,9 @@
 """Managed Secrets: a deleted or edited certificate Secret wakes its certificate at once.
 
+A pending-key Secret written by someone else (another operator process, e.g. a frozen old leader
+that woke up) wakes its certificate too, which removes it once nothing is in flight: no stray
+copy of a private key survives.
+
 Only Secrets labelled as ours are handled (``app.kubernetes.io/managed-by: sectigo-operator``
 with a certificate label). Event handlers keep no state on the Secret: no annotations, no
 finalizer. The operator's own writes are recognised by the digest of the data it wrote and do not
@@ -14,7 +18,7 @@ from typing import Any
 import kopf
 
 from ..certificates import Context
-from ..certificates.issuing import data_digest
+from ..certificates.context import data_digest
 from ..settings import LABEL_CERTIFICATE, LABEL_MANAGED_BY, LABEL_PENDING_KEY, MANAGED_BY
 
 
@@ -25,7 +29,6 @@ from ..settings import LABEL_CERTIFICATE, LABEL_MANAGED_BY, LABEL_PENDING_KEY, M
     labels={
         LABEL_MANAGED_BY: MANAGED_BY,
         LABEL_CERTIFICATE: kopf.PRESENT,
-        LABEL_PENDING_KEY: kopf.ABSENT,
     },
 )
 def on_secret_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
@@ -39,6 +42,9 @@ def on_secret_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     if ctx is None:
         return
     namespace, name = meta.get("namespace", ""), meta.get("name", "")
+    if LABEL_PENDING_KEY in labels and kind == "DELETED":
+        ctx.written.pop((namespace, name), None)  # ours, after issuance (or noticed at collect)
+        return
     if kind != "DELETED":
         data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
         if ctx.written.get((namespace, name)) == data_digest(data):
