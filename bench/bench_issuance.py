@@ -57,16 +57,22 @@ class Result:
     scm_calls_per_cert: float
 
 
-def apiserver_writes(plane: controlplane.ControlPlane) -> int:
-    """Total mutating requests the apiserver has served (from its /metrics)."""
+def apiserver_writes(plane: controlplane.ControlPlane) -> dict[str, int]:
+    """The apiserver's write requests so far, by "VERB resource[/subresource]"."""
     text = plane.kubectl("get", "--raw", "/metrics").stdout
-    total = 0
+    counts: dict[str, int] = {}
     for line in text.splitlines():
         if line.startswith("apiserver_request_total{"):
             verb = re.search(r'verb="([A-Z]+)"', line)
             if verb and verb.group(1) in WRITE_VERBS:
-                total += int(float(line.rsplit(" ", 1)[1]))
-    return total
+                resource = re.search(r'resource="([^"]*)"', line)
+                sub = re.search(r'subresource="([^"]+)"', line)
+                name = (resource.group(1) if resource else "?") + (
+                    f"/{sub.group(1)}" if sub else ""
+                )
+                key = f"{verb.group(1)} {name}"
+                counts[key] = counts.get(key, 0) + int(float(line.rsplit(" ", 1)[1]))
+    return counts
 
 
 def start_sandbox(state: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -217,6 +223,13 @@ def run(count: int, key: str, workdir: Path) -> Result:
             if len(ready_at) < count:
                 raise RuntimeError(f"only {len(ready_at)}/{count} Ready; see operator-{key}.log")
             writes_after = apiserver_writes(plane)
+            if os.environ.get("BENCH_DUMP"):
+                sys.stderr.write(plane.kubectl("get", PLURAL, "-n", NS, "-o", "yaml",
+                                               "--show-managed-fields").stdout[:6000])
+            for what in sorted(writes_after):
+                added = writes_after[what] - writes_before.get(what, 0)
+                if added:
+                    sys.stderr.write(f"  {what}: {added / count:.2f} per certificate\n")
             scm_after = httpx.get(f"{url}/sandbox-admin/counters").json()
             rss = peak_rss_mib(operator.pid)
         finally:
@@ -235,7 +248,8 @@ def run(count: int, key: str, workdir: Path) -> Result:
         p50=statistics.median(latencies),
         p95=latencies[int(0.95 * (len(latencies) - 1))],
         peak_rss_mib=rss,
-        api_writes_per_cert=(writes_after - writes_before - count) / count,
+        api_writes_per_cert=(sum(writes_after.values()) - sum(writes_before.values()) - count)
+        / count,
         scm_calls_per_cert=scm_calls / count,
     )
 
@@ -286,9 +300,12 @@ def main() -> int:
     args = parser.parse_args()
     keys = ["ecdsa", "rsa"] if args.key == "both" else [args.key]
     results = []
+    keep = os.environ.get("BENCH_KEEP")  # a directory: keep the logs (operator-<key>.log) there
     with tempfile.TemporaryDirectory(prefix="bench-issuance-") as tmp:
         for key in keys:
-            result = run(args.count, key, Path(tmp))
+            workdir = Path(keep) if keep else Path(tmp)
+            workdir.mkdir(parents=True, exist_ok=True)
+            result = run(args.count, key, workdir)
             results.append(result)
             sys.stdout.write(TABLE_HEADER + row(result))
             sys.stdout.flush()
