@@ -224,8 +224,11 @@ def run(count: int, key: str, workdir: Path) -> Result:
                 raise RuntimeError(f"only {len(ready_at)}/{count} Ready; see operator-{key}.log")
             writes_after = apiserver_writes(plane)
             if os.environ.get("BENCH_DUMP"):
-                sys.stderr.write(plane.kubectl("get", PLURAL, "-n", NS, "-o", "yaml",
-                                               "--show-managed-fields").stdout[:6000])
+                sys.stderr.write(
+                    plane.kubectl(
+                        "get", PLURAL, "-n", NS, "-o", "yaml", "--show-managed-fields"
+                    ).stdout[:6000]
+                )
             for what in sorted(writes_after):
                 added = writes_after[what] - writes_before.get(what, 0)
                 if added:
