@@ -77,6 +77,13 @@ class OperatorSettings(BaseModel):
         "revocation (from its deletionTimestamp) before giving up with a Warning Event and "
         "letting the deletion finish.",
     )
+    step_concurrency: int = Field(
+        default=16,
+        ge=1,
+        description="Certificate steps running at once; the others wait in arrival order, so "
+        "that in a burst the first certificates are Ready early instead of all of them sharing "
+        "the CPU until the end.",
+    )
     wake_concurrency: int = Field(
         default=16,
         ge=1,

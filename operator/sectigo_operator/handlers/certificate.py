@@ -34,6 +34,18 @@ _woken: set[tuple[str, str]] = set()
 what that step wrote, so Kopf's next step reads the object again."""
 
 
+_semaphore: asyncio.Semaphore | None = None
+
+
+def _slots(size: int) -> asyncio.Semaphore:
+    """The operator-wide bound on concurrent certificate steps (created on first use, in the
+    running loop)."""
+    global _semaphore
+    if _semaphore is None:
+        _semaphore = asyncio.Semaphore(size)
+    return _semaphore
+
+
 def _lock(namespace: str, name: str) -> asyncio.Lock:
     return _locks.setdefault((namespace, name), asyncio.Lock())
 
@@ -57,7 +69,9 @@ async def _step(
     key = (namespace, name)
     lock = _lock(namespace, name)
     try:
-        async with lock:
+        # The certificate's lock first, then a slot: a step never waits for a lock while it
+        # holds a slot (no deadlock), and steps get slots in the order they asked (FIFO).
+        async with lock, _slots(ctx.settings.step_concurrency):
             if body is None or key in _woken:
                 body = await ctx.kube.get_object(PLURAL, namespace, name)
                 if body is None:
