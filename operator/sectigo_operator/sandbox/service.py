@@ -27,6 +27,7 @@ from .config import Profile, SandboxConfig
 from .csr import ParsedCsr, parse_csr
 from .faults import FaultBook
 from .formats import render
+from .names import dedupe_names, serial_text
 from .store import Kind, Order, OrderStore
 
 _RENEW_ID_ALPHABET = string.ascii_letters + string.digits
@@ -84,18 +85,6 @@ class Counters:
     renewals: int = 0
     replacements: int = 0
     revocations: int = 0
-
-
-def serial_text(serial: int) -> str:
-    raw = serial.to_bytes((serial.bit_length() + 7) // 8 or 1, "big")
-    return ":".join(f"{b:02X}" for b in raw)
-
-
-def normalize_serial(text: str) -> str:
-    digits = "".join(c for c in text if c not in ": ").upper()
-    if len(digits) % 2:
-        digits = "0" + digits
-    return ":".join(digits[i : i + 2] for i in range(0, len(digits), 2))
 
 
 class Sandbox:
@@ -223,7 +212,7 @@ class Sandbox:
         if common_name:
             order.common_name = common_name
         if sans is not None:
-            order.sans = _dedupe([order.common_name, *sans]) if order.kind == "ssl" else sans
+            order.sans = dedupe_names([order.common_name, *sans]) if order.kind == "ssl" else sans
         order.replaced = self.now()
         order.collect_calls = 0
         self._start(order, profile)
@@ -384,22 +373,6 @@ class Sandbox:
             raise errors.not_issued()
         order.status = "Expired"
         self.store.update(order)
-
-
-def _dedupe(names: list[str]) -> list[str]:
-    seen: set[str] = set()
-    out: list[str] = []
-    for name in names:
-        key = name.lower()
-        if name and key not in seen:
-            seen.add(key)
-            out.append(name)
-    return out
-
-
-def dedupe_names(names: list[str]) -> list[str]:
-    """Names in first-seen order without case-insensitive duplicates or empties."""
-    return _dedupe(names)
 
 
 def _file_stem(order: Order) -> str:

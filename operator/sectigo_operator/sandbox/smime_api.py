@@ -10,7 +10,8 @@ from . import bodies, errors
 from .csr import check_key_allowed, parse_csr
 from .formats import canonical_format
 from .keys import SANDBOX
-from .service import Sandbox, normalize_serial
+from .names import normalize_serial
+from .service import Sandbox
 from .ssl_api import MAX_PAGE, collect_response
 from .store import Order
 from .views import profile_json, smime_details, smime_list_item

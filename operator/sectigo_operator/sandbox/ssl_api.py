@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
-import re
-
 from aiohttp import web
 
 from . import bodies, errors
 from .csr import check_key_allowed, parse_csr
 from .formats import canonical_format
 from .keys import SANDBOX
-from .service import dedupe_names, normalize_serial
+from .names import check_names, dedupe_names, normalize_serial
 from .store import Order
 from .views import profile_json, ssl_details, ssl_list_item
 
@@ -245,26 +242,3 @@ def add_routes(router: web.UrlDispatcher, base: str = "") -> None:
     router.add_post(f"{p}/decline/{{sslId}}", decline)
     router.add_get(p, list_certificates)
     router.add_get(f"{p}/{{sslId}}", details)
-
-
-_HOST_LABEL = r"(\*|[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)"
-_HOSTNAME = re.compile(rf"{_HOST_LABEL}(\.[A-Za-z0-9]([-A-Za-z0-9]{{0,61}}[A-Za-z0-9])?)*")
-
-
-def check_names(common_name: str, sans: list[str]) -> None:
-    """Like SCM, refuse at enrollment what no certificate can carry: the commonName and every
-    SAN must be an IP address or an ASCII host name (A-labels, an optional leading ``*.``).
-    Nothing that cannot be signed is ever stored (a stored order never answers 500)."""
-    for field, names in (("commonName", [common_name]), ("subjAltNames", sans)):
-        for name in names:
-            if not _valid_name(name):
-                raise errors.invalid_field(field)
-
-
-def _valid_name(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-        return True
-    except ValueError:
-        pass
-    return len(name) <= 253 and _HOSTNAME.fullmatch(name) is not None
