@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "sectigo_operator"
 FRAMEWORKS = ("kopf", "kubernetes")
 PURE = [
     "scm",
-    "pki.py",
+    "pki",
     "outputs.py",
     "models",
     "policies.py",
