@@ -21,8 +21,8 @@ from ..policies import EnrollPlan, SpecError
 from ..settings import LABEL_CERTIFICATE, LABEL_MANAGED_BY, LABEL_PENDING_KEY, MANAGED_BY
 from .context import Context, data_digest
 from .gather import Inputs, pending_key_secret_name
-from .outcomes import RetryLater
 from .readiness import SecretState
+from .status import ensure_leading
 
 
 @dataclass(frozen=True)
@@ -131,8 +131,7 @@ async def pending_key(ctx: Context, inputs: Inputs, spec: pki.KeySpec) -> pki.Pr
             return key
     key = await asyncio.to_thread(pki.generate_private_key, spec)
     data = {"tls.key": pki.private_key_to_pem(key, "PKCS8")}
-    if not ctx.leading():  # a process that lost the Lease makes no key (see leadership)
-        raise RetryLater(5.0, "this operator process is not the leader any more")
+    ensure_leading(ctx)  # a process that lost the Lease makes no key
     ctx.written[(inputs.namespace, name)] = data_digest(data)  # before: its event may come first
     await ctx.kube.write_secret(
         inputs.namespace,
