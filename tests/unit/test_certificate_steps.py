@@ -19,6 +19,7 @@ from sectigo_operator import pki
 from sectigo_operator.certificates import Context, RetryLater, reconcile
 from sectigo_operator.certificates.scheduler import Scheduler
 from sectigo_operator.configs import ConfigRegistry
+from sectigo_operator.handlers import certificate as certificate_handlers
 from sectigo_operator.k8s import KubeConflict, SecretData
 from sectigo_operator.models import ConfigSpec
 from sectigo_operator.sandbox.testing import SandboxHandle
@@ -428,3 +429,49 @@ async def test_events_say_issued_at_once_or_enrolled_then_issued(
     assert events == [("Normal", "Enrolled")]
     await step_with_events("slow")
     assert events == [("Normal", "Enrolled"), ("Normal", "Issued")]
+
+
+async def test_a_stale_watch_event_after_issuance_is_read_again_and_changes_nothing(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """Kopf queues every watch event: one from before the first status write (no status yet)
+    can reach the handler after the certificate was issued. The step reads the object again
+    instead of acting on the stale body (which made a pending key, then got 409 from the fence,
+    and left the key behind)."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    kube.objects[("sectigocertificates", "late")] = cert_body("late", commonName="late.com")
+    stale = await kube.get_object("sectigocertificates", NS, "late")
+    assert stale is not None
+    await step(ctx, "late")
+    assert "late-sectigo-pending-key" not in kube.secrets
+    kube.writes.clear()
+    calls = scm_calls(shared_sandbox_scm)
+    await certificate_handlers.run(ctx, NS, "late", stale)
+    assert kube.writes == []
+    assert scm_calls(shared_sandbox_scm) == calls
+    assert (NS, "late") not in ctx.retries
+
+
+async def test_a_step_refused_by_the_fence_is_filed_again_and_cleans_up_after_itself(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """A process that never saw the certificate acts on a stale body (another process issued it
+    meanwhile): the fence refuses its status write, and the scheduler, not Kopf, looks again
+    (Kopf would drop the retry of an object that looks handled); that fresh step removes the
+    pending key the refused step made and orders nothing."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    kube.objects[("sectigocertificates", "other")] = cert_body("other", commonName="other.com")
+    stale = await kube.get_object("sectigocertificates", NS, "other")
+    assert stale is not None
+    await step(ctx, "other")  # "the other process"
+    ctx.versions.clear()  # this process has seen nothing of it
+    enrolls = scm_calls(shared_sandbox_scm).get("POST /api/ssl/v1/enroll", 0)
+    before = datetime.now(UTC)
+    await certificate_handlers.run(ctx, NS, "other", stale)
+    assert "other-sectigo-pending-key" in kube.secrets  # made before the refused marker write
+    when = ctx.woken[(NS, "other")]  # type: ignore[attr-defined]
+    assert when is not None and before < when <= datetime.now(UTC) + timedelta(seconds=1)
+    await certificate_handlers.wake(ctx, NS, "other")
+    assert "other-sectigo-pending-key" not in kube.secrets
+    assert scm_calls(shared_sandbox_scm).get("POST /api/ssl/v1/enroll", 0) == enrolls
+    assert kube.objects[("sectigocertificates", "other")]["status"]["state"] == "Issued"

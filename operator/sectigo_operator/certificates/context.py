@@ -93,6 +93,13 @@ class Context:
     written: dict[tuple[str, str], str] = field(default_factory=dict)
     """Digest of the data of each certificate Secret this process wrote, by (namespace, name):
     the Secret watch tells our own writes from someone else's edits with it."""
+    versions: dict[tuple[str, str], str] = field(default_factory=dict)
+    """The newest resourceVersion of each certificate this process has read or written, by
+    (namespace, name): a body Kopf delivers at another version may predate our own writes (Kopf
+    queues every watch event, and the first ones of a new certificate come before its first
+    status write), so the step reads the object again instead of acting on it."""
+    retries: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Consecutive RetryLater outcomes of each certificate (waits back off with them)."""
     leading: Callable[[], bool] = field(default=_always)
     """False once this process may no longer act (it lost the leader Lease): checked right
     before every SCM call that places or revokes a certificate."""

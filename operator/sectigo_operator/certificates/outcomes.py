@@ -1,10 +1,10 @@
-"""The operator's own outcomes of a certificate step, translated to Kopf by the handlers.
+"""The operator's own outcomes of a certificate step, turned into wake-ups by the handlers.
 
 ::
 
     Outcome              a step ended without reaching Ready; status already says why
-    ├── RetryLater       look again after ``delay`` seconds (Kopf TemporaryError)
-    └── Stalled          only a change of spec (or of what it references) helps (PermanentError)
+    ├── RetryLater       look again after ``delay`` seconds (the scheduler files it)
+    └── Stalled          only a change of spec (or of what it references) helps
 
     SpecError            (policies) the spec cannot be turned into an order, naming the field
     └── SecretMissing    a referenced Secret or key is not there yet: a wait, never a stall
@@ -36,7 +36,7 @@ class SecretMissing(SpecError):
     """A Secret the spec references does not exist, or lacks the key: wait for it, do not stall.
 
     GitOps tools apply a certificate and its Secrets in any order, and creating or fixing the
-    Secret is no change of spec, so a Kopf PermanentError would never be retried.
+    Secret is no change of spec, so a stall would never be retried.
     """
 
 

@@ -54,6 +54,7 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: in
     except SecretMissing as exc:
         await step.wait(policies.REASON_SECRET_MISSING, f"{exc}; waiting for it")
     finally:
+        ctx.versions[(w.namespace, w.name)] = w.resource_version
         _observe(w)
 
 

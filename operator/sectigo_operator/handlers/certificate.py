@@ -1,19 +1,19 @@
 """Handlers of SectigoCertificate: one reconcile for create, update, resume and wake-ups.
 
-The work is in ``sectigo_operator.certificates``; this module only runs it and translates its
-outcome: ``RetryLater`` -> ``kopf.TemporaryError(delay=...)`` (Kopf wakes the object up again
-then, with no worker blocked), ``Stalled`` -> ``kopf.PermanentError`` (status already explains
-it; a spec change starts a new attempt), a Kubernetes API error -> a short TemporaryError.
+The work is in ``sectigo_operator.certificates``; this module only runs it and turns its
+outcome into the next wake-up: ``RetryLater`` -> the scheduler looks again after its delay,
+``Stalled`` -> nothing more (status explains it; a spec change starts a new attempt), a
+Kubernetes API error -> a backed-off retry, a 409 from the fence -> a fresh look in a second.
 
-``wake`` is the scheduler's callback (renewal due, managed Secret changed): it runs the same step
-outside Kopf, under the same per-certificate lock, and files the certificate again when the step
-asks to retry.
+``wake`` is the scheduler's callback (renewal due, managed Secret changed, a retry): it runs the
+same step outside Kopf, under the same per-certificate lock.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -27,11 +27,13 @@ from ..settings import FINALIZER
 
 PLURAL = "sectigocertificates"
 REASON_KUBE_ERROR = "KubernetesApiError"
+REASON_UNEXPECTED = "UnexpectedError"
+CONFLICT_RETRY = 1.0
+"""Seconds before a step refused by the fence (409) looks again."""
+UNEXPECTED_RETRY = 60.0
+"""Seconds before a step that failed unexpectedly is tried again."""
 logger = logging.getLogger(__name__)
 _locks: dict[tuple[str, str], asyncio.Lock] = {}
-_woken: set[tuple[str, str]] = set()
-"""Certificates a wake-up step ran for since Kopf last handled them: Kopf's body may predate
-what that step wrote, so Kopf's next step reads the object again."""
 
 
 _semaphore: asyncio.Semaphore | None = None
@@ -62,24 +64,32 @@ def _emitter(body: Any) -> Any:
     return emit
 
 
+def _current(ctx: Context, key: tuple[str, str], body: Mapping[str, Any] | None) -> bool:
+    """Whether ``body`` is the certificate as this process last read or wrote it (or the first
+    body seen of it): any other version may be a stale watch event from before our own writes,
+    and acting on it would redo work (its fenced status write fails, but a pending key it made
+    would be left behind)."""
+    if body is None:
+        return False
+    seen = ctx.versions.get(key)
+    return seen is None or seen == (body.get("metadata") or {}).get("resourceVersion")
+
+
 async def _step(
-    ctx: Context, namespace: str, name: str, body: Any | None, retry: int, *, woken: bool
+    ctx: Context, namespace: str, name: str, body: Mapping[str, Any] | None, retry: int
 ) -> None:
-    """One step under the certificate's lock, on a body read after the lock was taken."""
+    """One step under the certificate's lock, on the newest body this process knows of."""
     key = (namespace, name)
     lock = _lock(namespace, name)
     try:
         # The certificate's lock first, then a slot: a step never waits for a lock while it
         # holds a slot (no deadlock), and steps get slots in the order they asked (FIFO).
         async with lock, _slots(ctx.settings.step_concurrency):
-            if body is None or key in _woken:
+            if body is None or not _current(ctx, key, body):
                 body = await ctx.kube.get_object(PLURAL, namespace, name)
                 if body is None:
                     return
-            if woken:
-                _woken.add(key)
-            else:
-                _woken.discard(key)
+            ctx.versions[key] = (body.get("metadata") or {}).get("resourceVersion") or ""
             await reconcile(ctx, body, _emitter(body), retry)
     finally:
         _release(namespace, name, lock)
@@ -88,21 +98,16 @@ async def _step(
 @kopf.on.resume(GROUP, VERSION, PLURAL, id="certificate-resume")
 @kopf.on.create(GROUP, VERSION, PLURAL, id="certificate-create")
 @kopf.on.update(GROUP, VERSION, PLURAL, id="certificate-update", field="spec")
-async def on_change(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+async def on_change(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     ctx: Context = memo.context
+    namespace, name = body.metadata.namespace or "", body.metadata.name or ""
     try:
-        namespace, name = body.metadata.namespace or "", body.metadata.name or ""
-        await _step(ctx, namespace, name, body, retry, woken=False)
-    except RetryLater as exc:
-        raise kopf.TemporaryError(str(exc), delay=exc.delay) from None
-    except Stalled as exc:
-        raise kopf.PermanentError(str(exc)) from None
-    except KubeConflict as exc:  # changed meanwhile (the fence): look again at once
-        raise kopf.TemporaryError(str(exc), delay=1.0) from None
-    except KubeError as exc:
-        metrics.reconcile_error(REASON_KUBE_ERROR)
-        delay = min(300.0, 2.0 ** min(retry + 1, 8))
-        raise kopf.TemporaryError(str(exc), delay=delay) from None
+        await run(ctx, namespace, name, body)
+    except Exception:
+        # Kopf logs it; the scheduler looks again (Kopf's own retry is not guaranteed, below).
+        metrics.reconcile_error(REASON_UNEXPECTED)
+        ctx.wake(namespace, name, ctx.now() + timedelta(seconds=UNEXPECTED_RETRY))
+        raise
 
 
 def _being_deleted(body: kopf.Body, **_: Any) -> bool:
@@ -124,23 +129,39 @@ async def on_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     ctx: Context = memo.context
     namespace, name = body.metadata.namespace or "", body.metadata.name or ""
     ctx.wake(namespace, name, None)
-    _woken.discard((namespace, name))
+    ctx.versions.pop((namespace, name), None)
+    ctx.retries.pop((namespace, name), None)
     metrics.forget_certificate(namespace, name)
 
 
-async def wake(
-    ctx: Context, namespace: str, name: str, retries: dict[tuple[str, str], int]
-) -> None:
+async def wake(ctx: Context, namespace: str, name: str) -> None:
     """The scheduler's callback: one step for a certificate that is due."""
+    await run(ctx, namespace, name, None)
+
+
+async def run(ctx: Context, namespace: str, name: str, body: Mapping[str, Any] | None) -> None:
+    """One step, then file the certificate again when the step asks to be retried.
+
+    Every retry goes through the scheduler, none through Kopf's TemporaryError: Kopf retries a
+    handler only while the object looks unhandled to it, and a step's status write (which sets
+    ``observedGeneration``) makes it look handled, so after the first success Kopf would drop
+    the retry of a pending collect or of a write refused by the fence (409). This also saves
+    Kopf's progress-annotation write on every retry.
+    """
     key = (namespace, name)
+    retries = ctx.retries
     try:
-        await _step(ctx, namespace, name, None, retries.get(key, 0), woken=True)
+        await _step(ctx, namespace, name, body, retries.get(key, 0))
         retries.pop(key, None)
     except RetryLater as exc:
         retries[key] = retries.get(key, 0) + 1
         ctx.wake(namespace, name, ctx.now() + timedelta(seconds=exc.delay))
-    except Stalled:
+    except Stalled as exc:  # status says why; a spec change starts a new attempt
         retries.pop(key, None)
+        logger.info("certificate %s/%s stalled: %s", namespace, name, exc)
+    except KubeConflict as exc:  # changed meanwhile (the fence): look again, on a fresh read
+        logger.info("certificate %s/%s: %s; looking again", namespace, name, exc)
+        ctx.wake(namespace, name, ctx.now() + timedelta(seconds=CONFLICT_RETRY))
     except KubeError as exc:
         metrics.reconcile_error(REASON_KUBE_ERROR)
         retries[key] = retries.get(key, 0) + 1

@@ -96,10 +96,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         ThreadPoolExecutor(ours.worker_threads, thread_name_prefix="sectigo-io")
     )
     kube = await asyncio.to_thread(Kube, ours.worker_threads)
-    retries: dict[tuple[str, str], int] = {}
 
     async def wake(namespace: str, name: str) -> None:
-        await certificate.wake(context, namespace, name, retries)
+        await certificate.wake(context, namespace, name)
 
     scheduler = Scheduler(wake, concurrency=ours.wake_concurrency, clock=utcnow)
     context = Context(
