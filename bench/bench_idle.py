@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -173,9 +174,16 @@ def fleet_times(items: list[dict[str, Any]]) -> tuple[float, float]:
     return (max(ready_all) - min(created_all)).total_seconds(), statistics.median(latencies)
 
 
+TRACEMALLOC = os.environ.get("BENCH_TRACEMALLOC")
+"""A directory: run the operator under ``bench/tracemalloc_run.py`` and have it write its top
+allocations there once issuance has settled and at the end of the idle window."""
+
+
 def start_operator(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    wrapper = [str(ROOT / "bench" / "tracemalloc_run.py"), TRACEMALLOC] if TRACEMALLOC else []
+    command = wrapper or ["-m", "sectigo_operator.cli"]
     return subprocess.Popen(
-        [sys.executable, "-m", "sectigo_operator.cli", "run", "--namespace", NS],
+        [sys.executable, *command, "run", "--namespace", NS],
         env=env,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
@@ -239,7 +247,11 @@ def run(
                 rss(operator.pid),
                 issued_load,
             )
+            if TRACEMALLOC:
+                operator.send_signal(signal.SIGUSR2)
             idle_window = measure(plane, url, operator.pid, idle)
+            if TRACEMALLOC:
+                operator.send_signal(signal.SIGUSR2)
             operator.terminate()
             operator.wait(60)
             operator = start_operator(env, log)

@@ -284,6 +284,41 @@ async def test_scheduler_fires_in_due_order_and_refiling_replaces() -> None:
     await scheduler.close()
 
 
+async def test_scheduler_keeps_due_entries_off_the_loop_until_a_slot_is_free() -> None:
+    """A burst filed at once runs in filing order, at most ``concurrency`` callbacks (and
+    tasks) at a time; the rest wait as heap entries."""
+    running, peak, fired = 0, 0, []
+    release = asyncio.Event()
+    all_done = asyncio.Event()
+
+    async def callback(namespace: str, name: str) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        fired.append(name)
+        await release.wait()
+        running -= 1
+        if len(fired) == 50:
+            all_done.set()
+
+    scheduler = Scheduler(callback, concurrency=3)
+    now = datetime.now(UTC)
+    for i in range(50):
+        scheduler.wake(NS, f"c{i:02d}", now)
+
+    async def three_running() -> None:
+        while len(fired) < 3:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(three_running(), 5)
+    assert len(scheduler._tasks) == 3 and len(scheduler) == 47
+    release.set()
+    await asyncio.wait_for(all_done.wait(), 5)
+    assert peak == 3
+    assert fired == [f"c{i:02d}" for i in range(50)]
+    await scheduler.close()
+
+
 async def test_declined_renewal_stalls_but_the_valid_certificate_stays_ready(
     ctx: Context, shared_sandbox_scm: SandboxHandle
 ) -> None:

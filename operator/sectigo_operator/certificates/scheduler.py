@@ -2,9 +2,10 @@
 
 A certificate that is Ready is not polled: ``wake(namespace, name, when)`` files it under its
 renewal time (or its expiry), and one task sleeps until the earliest entry, then hands the
-certificate to the callback, with at most ``concurrency`` callbacks at once. Filing a certificate
-again replaces its entry; ``when=None`` forgets it. The heap holds one live entry per certificate
-(stale ones are skipped when popped), so memory grows with the fleet, not with time.
+certificate to the callback, with at most ``concurrency`` callbacks at once (the others stay heap
+entries, in due order, until a slot is free). Filing a certificate again replaces its entry;
+``when=None`` forgets it. The heap holds one live entry per certificate (stale ones are skipped
+when popped), so memory grows with the fleet, not with time.
 
 The timer task starts at the first ``wake``, from inside a Kopf handler, so that it (and the
 steps it runs) inherit Kopf's context: ``kopf.event`` needs it. A callback that fails with an
@@ -45,7 +46,8 @@ class Scheduler:
         self._heap: list[tuple[float, int, Key]] = []
         self._seq = itertools.count()
         self._changed = asyncio.Event()
-        self._limit = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        self._running = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
@@ -75,17 +77,24 @@ class Scheduler:
         self.wake(namespace, name, self._clock())
 
     async def run(self) -> None:
-        """Sleep until the earliest entry, fire what is due; forever (cancel to stop)."""
+        """Sleep until the earliest entry, fire what is due; forever (cancel to stop).
+
+        An entry is taken off the heap only when a callback slot is free: however many are due
+        (a burst, a restart with overdue renewals), they wait as heap entries, in due order,
+        not as tasks."""
         while True:
             now = self._clock().timestamp()
-            while self._heap and self._heap[0][0] <= now:
+            while self._heap and self._heap[0][0] <= now and self._running < self._concurrency:
                 ts, _, key = heapq.heappop(self._heap)
                 if self._due.get(key) != ts:
                     continue  # re-filed or forgotten since
                 del self._due[key]
                 self._fire(key)
             self._changed.clear()
-            timeout = None if not self._heap else max(0.0, self._heap[0][0] - now)
+            if not self._heap or self._running >= self._concurrency:
+                timeout = None  # a wake() or a finished callback sets _changed
+            else:
+                timeout = max(0.0, self._heap[0][0] - now)
             try:
                 await asyncio.wait_for(self._changed.wait(), timeout)
             except TimeoutError:
@@ -93,19 +102,20 @@ class Scheduler:
 
     def _fire(self, key: Key) -> None:
         async def call() -> None:
-            async with self._limit:
-                try:
-                    await self._callback(*key)
-                except Exception:  # one certificate's failure must not stop the timer
-                    logger.exception("wake-up of %s/%s failed; trying again later", *key)
-                    if key not in self._due:
-                        self.wake(
-                            *key,
-                            datetime.fromtimestamp(
-                                self._clock().timestamp() + self._retry_after, UTC
-                            ),
-                        )
+            try:
+                await self._callback(*key)
+            except Exception:  # one certificate's failure must not stop the timer
+                logger.exception("wake-up of %s/%s failed; trying again later", *key)
+                if key not in self._due:
+                    self.wake(
+                        *key,
+                        datetime.fromtimestamp(self._clock().timestamp() + self._retry_after, UTC),
+                    )
+            finally:
+                self._running -= 1
+                self._changed.set()
 
+        self._running += 1
         task = asyncio.get_running_loop().create_task(call())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

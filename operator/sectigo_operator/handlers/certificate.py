@@ -101,6 +101,12 @@ async def _step(
 async def on_change(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     ctx: Context = memo.context
     namespace, name = body.metadata.namespace or "", body.metadata.name or ""
+    if _slots(ctx.settings.step_concurrency).locked():
+        # Every slot is taken or promised: wait as a scheduler entry (a few bytes, in arrival
+        # order) rather than as a Kopf handler holding the object's body; the step reads the
+        # object when its turn comes. A burst of 10,000 keeps memory flat this way.
+        ctx.wake(namespace, name, ctx.now())
+        return
     try:
         await run(ctx, namespace, name, body)
     except Exception:
