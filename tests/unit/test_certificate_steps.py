@@ -288,14 +288,15 @@ async def test_scheduler_keeps_due_entries_off_the_loop_until_a_slot_is_free() -
     """A burst filed at once runs in filing order, at most ``concurrency`` callbacks (and
     tasks) at a time; the rest wait as heap entries."""
     running, peak, fired = 0, 0, []
-    release = asyncio.Event()
-    all_done = asyncio.Event()
+    release, three_running, all_done = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     async def callback(namespace: str, name: str) -> None:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
         fired.append(name)
+        if len(fired) == 3:
+            three_running.set()
         await release.wait()
         running -= 1
         if len(fired) == 50:
@@ -306,11 +307,7 @@ async def test_scheduler_keeps_due_entries_off_the_loop_until_a_slot_is_free() -
     for i in range(50):
         scheduler.wake(NS, f"c{i:02d}", now)
 
-    async def three_running() -> None:
-        while len(fired) < 3:
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(three_running(), 5)
+    await asyncio.wait_for(three_running.wait(), 5)
     assert len(scheduler._tasks) == 3 and len(scheduler) == 47
     release.set()
     await asyncio.wait_for(all_done.wait(), 5)
