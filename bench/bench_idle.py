@@ -75,6 +75,8 @@ class Issuance:
     peak_rss_mib: float
     rss_settled_mib: float
     load: str
+    scm_calls: int = 0
+    api_writes: int = 0
 
 
 def writes(plane: controlplane.ControlPlane) -> int:
@@ -209,7 +211,7 @@ def run(
             cfg = kubernetes.client.Configuration()
             kubernetes.config.load_kube_config(str(plane.kubeconfig), client_configuration=cfg)
             custom = kubernetes.client.CustomObjectsApi(kubernetes.client.ApiClient(cfg))
-            peak = 0.0
+            peak, scm_before, writes_before = 0.0, scm_calls(url), writes(plane)
             with ThreadPoolExecutor(8) as pool:
                 list(
                     pool.map(
@@ -246,6 +248,8 @@ def run(
                 max(peak, peak_rss(operator.pid)),
                 rss(operator.pid),
                 issued_load,
+                scm_calls(url) - scm_before,
+                writes(plane) - writes_before - count,  # minus the benchmark's own creates
             )
             if TRACEMALLOC:
                 operator.send_signal(signal.SIGUSR2)
@@ -282,7 +286,9 @@ def table(count: int, issued: Issuance, idle: Window, restart: Window) -> str:
         f"create-to-Ready p50 {issued.p50:.0f} s ({issued.p50 / issued.seconds:.2f} of the "
         f"issuance time), operator peak RSS (VmHWM) {issued.peak_rss_mib:.0f} MiB during "
         f"issuance and {issued.rss_settled_mib:.0f} MiB once settled (load average "
-        f"{issued.load} at the end of issuance); after a restart the operator was steady "
+        f"{issued.load} at the end of issuance), {issued.scm_calls / count:.2f} SCM calls and "
+        f"{issued.api_writes / count:.2f} API writes per certificate (Events included, the "
+        f"benchmark's creates not); after a restart the operator was steady "
         f"(under 5% of a core for 5 s) after {steady}. Then:\n\n"
         "| window | length | SCM calls | API writes | operator CPU (of one core) | operator RSS "
         "| its peak (VmHWM) | load average (1/5/15 min) |\n|---|---|---|---|---|---|---|---|\n"
@@ -310,8 +316,11 @@ def main() -> int:
     parser.add_argument("--restart-window", type=float, default=60)
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
+    keep = os.environ.get("BENCH_KEEP")  # a directory: keep the logs (operator.log) there
     with tempfile.TemporaryDirectory(prefix="bench-idle-") as tmp:
-        issued, idle, restart = run(args.count, args.idle, args.restart_window, Path(tmp))
+        workdir = Path(keep) if keep else Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        issued, idle, restart = run(args.count, args.idle, args.restart_window, workdir)
     text = table(args.count, issued, idle, restart)
     sys.stdout.write(text)
     if args.write_docs:

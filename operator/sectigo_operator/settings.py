@@ -93,6 +93,12 @@ class OperatorSettings(BaseModel):
     worker_threads: int = Field(
         default=32, ge=4, description="Threads for Kubernetes API calls and key generation."
     )
+    list_chunk_size: int = Field(
+        default=500,
+        ge=0,
+        description="Objects per page when the operator lists certificates and Secrets at start "
+        "(0: one list, all at once); pages bound the memory a start with a large fleet needs.",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> OperatorSettings:

@@ -88,6 +88,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
+    # A start lists the fleet in pages instead of one response holding every certificate (and
+    # every managed Secret, keys included) at once.
+    settings.watching.chunk_size = ours.list_chunk_size or None
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
     # The CRDs are installed before the operator (deploy/); no permission to watch CRDs or
     # namespaces is needed (least privilege): namespaces given are taken as exact names.
