@@ -229,6 +229,31 @@ def test_approval_required_orders_wait_then_issue_or_stall_on_decline(
     issued_pair(cluster, namespace, "declined-tls", sandbox_scm)
 
 
+def test_an_order_pending_after_a_spec_change_is_collected_once_approved(
+    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
+) -> None:
+    """A certificate already handled once by Kopf whose new order (after a spec change) waits
+    for approval: the collect is retried until it is issued. Kopf would drop such a retry (the
+    object looks handled to it once a step wrote status.observedGeneration); the operator's
+    scheduler does not."""
+    apply(cluster, namespace, certificate("moved", commonName="moved.example.com"))
+    first = wait_condition(cluster, namespace, CERT, "moved", timeout=30)
+    apply(cluster, namespace, certificate("moved", commonName="moved.example.com", certType=52))
+    waiting = wait_condition(
+        cluster, namespace, CERT, "moved", "Issuing", "True", "AwaitingApproval", timeout=30
+    )
+    assert waiting["status"]["sslId"] != first["status"]["sslId"]
+    sandbox_scm.approve(waiting["status"]["sslId"])
+    issued = wait_condition(cluster, namespace, CERT, "moved", "Issuing", "False", timeout=60)
+    assert issued["status"]["state"] == "Issued"
+    assert issued["status"]["sslId"] == waiting["status"]["sslId"]
+    assert cond(issued, "Ready")["status"] == "True"
+    assert issued["status"]["serialNumber"] != first["status"]["serialNumber"]
+    leaf, _ = issued_pair(cluster, namespace, "moved-tls", sandbox_scm)
+    assert leaf.common_name == "moved.example.com"
+    assert enroll_calls(sandbox_scm) == 2
+
+
 def test_existing_csr_and_key_are_honoured_and_a_mismatch_is_rejected(
     cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
 ) -> None:
