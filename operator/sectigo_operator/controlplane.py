@@ -19,8 +19,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import ctypes
-import datetime as dt
-import ipaddress
 import json
 import os
 import shutil
@@ -37,12 +35,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import pidfile
+from .controlplane_ca import LocalCA, pem_cert, pem_key
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_K8S_VERSION = "v1.36.3"
@@ -136,91 +133,6 @@ def die_with_parent() -> None:
 # Certificates
 
 
-def _name(cn: str, orgs: Sequence[str] = ()) -> x509.Name:
-    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-    attrs += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
-    return x509.Name(attrs)
-
-
-def _pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
-def _pem_cert(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-@dataclass
-class _CA:
-    key: ec.EllipticCurvePrivateKey
-    cert: x509.Certificate
-
-    @classmethod
-    def create(cls, cn: str) -> _CA:
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name(cn))
-            .issuer_name(_name(cn))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(key, hashes.SHA256())
-        )
-        return cls(key, cert)
-
-    def issue(
-        self, cn: str, orgs: Sequence[str] = (), *, server: bool = False
-    ) -> tuple[bytes, bytes]:
-        """Issue a leaf (client, or server for localhost/127.0.0.1); returns (cert PEM, key PEM)."""
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.UTC)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(_name(cn, orgs))
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        )
-        if server:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName(
-                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-                ),
-                critical=False,
-            ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
-        else:
-            builder = builder.add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False
-            )
-        cert = builder.sign(self.key, hashes.SHA256())
-        return _pem_cert(cert), _pem_key(key)
-
-
 # --------------------------------------------------------------------------------------------
 # The control plane
 
@@ -238,7 +150,7 @@ class ControlPlane:
     etcd_port: int = 0
     apiserver_port: int = 0
     _procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    _client_ca: _CA | None = None
+    _client_ca: LocalCA | None = None
 
     @property
     def kubeconfig(self) -> Path:
@@ -274,16 +186,16 @@ class ControlPlane:
 
     def _write_certs(self) -> None:
         d = self.workdir
-        serving = _CA.create("sectigo-operator-envtest-serving-ca")
-        client = _CA.create("sectigo-operator-envtest-client-ca")
+        serving = LocalCA.create("sectigo-operator-envtest-serving-ca")
+        client = LocalCA.create("sectigo-operator-envtest-client-ca")
         self._client_ca = client
         crt, key = serving.issue("kube-apiserver", server=True)
-        (d / "serving-ca.crt").write_bytes(_pem_cert(serving.cert))
+        (d / "serving-ca.crt").write_bytes(pem_cert(serving.cert))
         (d / "apiserver.crt").write_bytes(crt)
         (d / "apiserver.key").write_bytes(key)
-        (d / "client-ca.crt").write_bytes(_pem_cert(client.cert))
+        (d / "client-ca.crt").write_bytes(pem_cert(client.cert))
         sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        (d / "sa.key").write_bytes(_pem_key(sa))
+        (d / "sa.key").write_bytes(pem_key(sa))
         (d / "sa.pub").write_bytes(
             sa.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
