@@ -29,7 +29,7 @@ from sectigo_operator.scm import (
     ScmConnection,
     ScmTransportError,
 )
-from sectigo_operator.scm.client import _load_client_certificate
+from sectigo_operator.scm.transport import _load_client_certificate
 
 Pair = tuple[bytes, bytes]
 
