@@ -1,4 +1,4 @@
-"""SCM's client (S/MIME) certificate API (``/api/smime/v2``): enroll, collect, renew,
+"""SCM's client (S/MIME) certificate API (``/api/smime/v1`` and ``v2``): enroll, collect, renew,
 replace, revoke, approve, decline, details and the marker look-up.
 """
 
