@@ -13,8 +13,8 @@ measures for ``--idle`` seconds (default 300):
 - the operator's CPU time (``/proc/<pid>/stat``) and RSS.
 
 Then it restarts the operator and measures the same for ``--restart-window`` seconds (default
-60): a restart must cost reads only. "Steady" after the restart is the end of the first second
-that ends a 5 s stretch in which the operator used under 5% of a core. Run: ``python
+60): a restart must cost reads only. "Steady after S s" means the operator used under 5% of a
+core in the 5 s (or more) from S on: its restart work was done by S. Run: ``python
 bench/bench_idle.py --count 1000 [--idle 300] [--write-docs]``; the fleet of issue 12 is
 ``--count 10000``.
 """
@@ -127,8 +127,8 @@ def load() -> str:
 def measure(
     plane: controlplane.ControlPlane, url: str, pid: int, seconds: float, *, steady: bool = False
 ) -> Window:
-    """Counters over a window of ``seconds``; with ``steady``, also when the operator's CPU
-    first stayed under 5% of a core for 5 s (sampled every second)."""
+    """Counters over a window of ``seconds``; with ``steady``, also the first moment from which
+    the operator's CPU stayed under 5% of a core for 5 s (sampled every second)."""
     w0, s0, c0 = writes(plane), scm_calls(url), cpu(pid)
     start = time.monotonic()
     samples: list[tuple[float, float]] = [(start, c0)]
@@ -137,11 +137,11 @@ def measure(
         time.sleep(min(1.0, start + seconds - now))  # sampling inside a measurement window
         samples.append((time.monotonic(), cpu(pid)))
         if steady and steady_after is None:
-            recent = [s for s in samples if s[0] >= samples[-1][0] - 5.0]
-            t0, c_0 = recent[0]
             t1, c_1 = samples[-1]
-            if t1 - t0 >= 4.5 and (c_1 - c_0) / (t1 - t0) < 0.05:
-                steady_after = t0 - start
+            # the newest sample at least 5 s old (the sampling drifts: never "exactly 5 s")
+            older = [s for s in samples if s[0] <= t1 - 5.0]
+            if older and (c_1 - older[-1][1]) / (t1 - older[-1][0]) < 0.05:
+                steady_after = older[-1][0] - start
     return Window(
         seconds,
         scm_calls(url) - s0,
@@ -177,6 +177,7 @@ def fleet_times(items: list[dict[str, Any]]) -> tuple[float, float]:
 
 
 TRACEMALLOC = os.environ.get("BENCH_TRACEMALLOC")
+PYSPY = os.environ.get("BENCH_PYSPY")  # a file: py-spy's raw profile of the restart window
 """A directory: run the operator under ``bench/tracemalloc_run.py`` and have it write its top
 allocations there once issuance has settled and at the end of the idle window."""
 
@@ -190,6 +191,17 @@ def start_operator(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
+
+
+def pyspy(pid: int, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy (from the venv) sampling the operator's threads for ``seconds`` into PYSPY."""
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen(
+        [str(spy), "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "50",
+         "--threads", "--nonblocking", "--format", "raw", "--output", str(PYSPY)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
 
 
 def run(
@@ -259,7 +271,10 @@ def run(
             operator.terminate()
             operator.wait(60)
             operator = start_operator(env, log)
+            spy = pyspy(operator.pid, restart_window) if PYSPY else None
             restart = measure(plane, url, operator.pid, restart_window, steady=True)
+            if spy is not None:
+                spy.wait(60)
         finally:
             operator.terminate()
             operator.wait(60)
