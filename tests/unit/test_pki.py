@@ -593,6 +593,18 @@ def test_order_chain_needs_a_real_signature_not_just_the_name(test_pki: Pki) -> 
         pki.order_chain([test_pki.leaf, impostor, test_pki.inter1, test_pki.root])
 
 
+def test_remembered_signatures_still_tell_an_impostor_apart(test_pki: Pki) -> None:
+    # Signature checks are remembered per pair of certificates (by DER): ordering the genuine
+    # chain first must not make a same-named certificate with another key pass afterwards.
+    genuine = [test_pki.leaf, test_pki.inter2, test_pki.inter1, test_pki.root]
+    assert pki.order_chain(genuine).intermediates == (test_pki.inter2, test_pki.inter1)
+    impostor = make_cert("Test Inter 2", ec_key(), (test_pki.inter1, test_pki.inter1_key), ca=True)
+    for _ in range(2):
+        with pytest.raises(pki.ChainError):
+            pki.order_chain([test_pki.leaf, impostor, test_pki.inter1, test_pki.root])
+        assert pki.order_chain(genuine).leaf == test_pki.leaf
+
+
 @pytest.mark.parametrize(
     "encode",
     [

@@ -4,6 +4,7 @@ output."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -127,8 +128,14 @@ def _fingerprint(cert: x509.Certificate) -> bytes:
 
 
 def _directly_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    if cert.issuer != issuer.subject:
-        return False
+    return cert.issuer == issuer.subject and _signed_by(cert, issuer)
+
+
+@functools.lru_cache(maxsize=256)
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Does ``issuer``'s key verify ``cert``'s signature? Remembered per pair (certificates
+    hash and compare by their DER): every chain of a fleet repeats the same intermediate and
+    root, and verifying a P-384 root's signature costs about a millisecond each time."""
     try:
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
