@@ -253,6 +253,61 @@ def test_edited_secret_certificate_is_restored_by_collecting_again(
     assert sandbox_scm.counters()["renewals"] == 0
 
 
+def test_a_restart_judges_settled_certificates_from_the_watch_and_repairs_the_rest(
+    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
+) -> None:
+    """What changed while the operator was down is found after its restart (the Secret watch's
+    digest differs from status.secretDigest, or the Secret is gone); an untouched certificate is
+    judged from the watch alone, with no read, no SCM call and no write."""
+    for name in ("calm", "down-gone", "down-edit"):
+        apply(cluster, namespace, certificate(name, commonName=f"{name}.example.com"))
+    calm = wait_condition(cluster, namespace, CERT, "calm")
+    for name in ("down-gone", "down-edit"):
+        wait_condition(cluster, namespace, CERT, name)
+    edited_before = secret_data(cluster, namespace, "down-edit-tls")
+    scm_operator.stop()
+
+    cluster.kubectl("delete", "secret", "down-gone-tls", "-n", namespace)
+    leaf_only = pki.parse_pem_chain(edited_before["tls.crt"])[0].public_bytes(Encoding.PEM)
+    cluster.kubectl(
+        "patch", "secret", "down-edit-tls", "-n", namespace, "--type=merge", "-p",
+        '{"data": {"tls.crt": "' + base64.b64encode(leaf_only).decode() + '"}}',
+    )  # fmt: skip
+    counters = sandbox_scm.counters()
+    scm_operator.start()
+
+    wait_for(
+        lambda: (
+            secret_data(cluster, namespace, "down-edit-tls")["tls.crt"] == edited_before["tls.crt"]
+        ),
+        timeout=30,
+        what="edited Secret restored after the restart",
+    )
+    wait_for(
+        lambda: (
+            cluster.kubectl(
+                "get", "secret", "down-gone-tls", "-n", namespace, check=False
+            ).returncode
+            == 0
+        ),
+        timeout=30,
+        what="deleted Secret back after the restart",
+    )
+    check_secret(cluster, namespace, "down-gone-tls", sandbox_scm)
+    for name in ("calm", "down-gone", "down-edit"):
+        wait_condition(cluster, namespace, CERT, name)
+    settled = "is settled: judged from the Secret watch"
+    logs = scm_operator.logs()
+    assert f"{namespace}/calm {settled}" in logs
+    assert f"{namespace}/down-gone {settled}" not in logs
+    assert f"{namespace}/down-edit {settled}" not in logs
+    after = sandbox_scm.counters()
+    assert enroll_calls(sandbox_scm) == 3  # no new order for any of them
+    assert after["replacements"] == counters["replacements"] + 1  # the deleted one's new key
+    now = get(cluster, namespace, CERT, "calm")
+    assert now["metadata"]["resourceVersion"] == calm["metadata"]["resourceVersion"]
+
+
 @pytest.mark.parametrize(
     ("change", "replaced", "ordered"),
     [

@@ -17,13 +17,16 @@ import pytest
 
 from sectigo_operator import pki
 from sectigo_operator.certificates import Context, RetryLater, reconcile
+from sectigo_operator.certificates.context import data_digest
+from sectigo_operator.certificates.reconcile import resume_settled
 from sectigo_operator.certificates.scheduler import Scheduler
+from sectigo_operator.certificates.settled import WatchedSecret
 from sectigo_operator.configs import ConfigRegistry
 from sectigo_operator.handlers import certificate as certificate_handlers
 from sectigo_operator.k8s import KubeConflict, SecretData
 from sectigo_operator.models import ConfigSpec
 from sectigo_operator.sandbox.testing import SandboxHandle
-from sectigo_operator.settings import OperatorSettings
+from sectigo_operator.settings import LABEL_CERTIFICATE, OperatorSettings
 
 NS = "team"
 
@@ -507,3 +510,137 @@ async def test_a_step_refused_by_the_fence_is_filed_again_and_cleans_up_after_it
     assert "other-sectigo-pending-key" not in kube.secrets
     assert scm_calls(shared_sandbox_scm).get("POST /api/ssl/v1/enroll", 0) == enrolls
     assert kube.objects[("sectigocertificates", "other")]["status"]["state"] == "Issued"
+
+
+class CountingKube(FakeKube):
+    """FakeKube that also counts reads."""
+
+    reads = 0
+
+    async def get_secret(self, namespace: str, name: str) -> SecretData | None:
+        self.reads += 1
+        return await super().get_secret(namespace, name)
+
+    async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        self.reads += 1
+        return await super().get_object(plural, namespace, name)
+
+
+def _watched(kube: FakeKube, name: str) -> WatchedSecret:
+    secret = kube.secrets[name]
+    return WatchedSecret(secret.labels[LABEL_CERTIFICATE], data_digest(secret.data))
+
+
+async def _issued(ctx: Context, name: str) -> tuple[dict[str, Any], WatchedSecret]:
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    kube.objects[("sectigocertificates", name)] = cert_body(name, commonName=f"{name}.example.com")
+    await step(ctx, name)
+    body = copy.deepcopy(kube.objects[("sectigocertificates", name)])
+    return body, _watched(kube, f"{name}-tls")
+
+
+async def test_a_restart_judges_a_settled_certificate_from_the_secret_watch_alone(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    kube = CountingKube()
+    kube.secrets.update(ctx.kube.secrets)  # type: ignore[attr-defined]
+    ctx.kube = kube
+    body, watched = await _issued(ctx, "calm")
+    # The status records the digest of exactly the data written (never the data).
+    assert body["status"]["secretDigest"] == data_digest(kube.secrets["calm-tls"].data)
+    ctx.woken.clear()  # type: ignore[attr-defined]
+    ctx.versions.clear()
+    kube.reads, kube.writes[:] = 0, []
+    calls = scm_calls(shared_sandbox_scm)
+
+    assert resume_settled(ctx, body, watched, pending_key=False)
+
+    assert (kube.reads, kube.writes, scm_calls(shared_sandbox_scm)) == (0, [], calls)
+    renewal = datetime.fromisoformat(body["status"]["renewalTime"])
+    assert ctx.woken[(NS, "calm")] == renewal  # type: ignore[attr-defined]
+    assert ctx.versions[(NS, "calm")] == body["metadata"]["resourceVersion"]
+    assert ctx.orders[(NS, "calm")][2] == body["status"]["sslId"]
+
+
+def _edit_data(body: dict[str, Any], w: WatchedSecret) -> WatchedSecret:
+    return WatchedSecret(w.certificate, "0" * 64)
+
+
+def _other_certificate(body: dict[str, Any], w: WatchedSecret) -> WatchedSecret:
+    return WatchedSecret("someone-else", w.digest)
+
+
+def _spec_changed(body: dict[str, Any], w: WatchedSecret) -> WatchedSecret:
+    body["metadata"]["generation"] += 1
+    return w
+
+
+def _older_status(body: dict[str, Any], w: WatchedSecret) -> WatchedSecret:
+    del body["status"]["secretDigest"]  # issued by a version that did not record it
+    return w
+
+
+def _not_ready(body: dict[str, Any], w: WatchedSecret) -> WatchedSecret:
+    for c in body["status"]["conditions"]:
+        if c["type"] == "Ready":
+            c["status"] = "False"
+    return w
+
+
+def _being_deleted(body: dict[str, Any], w: WatchedSecret) -> WatchedSecret:
+    body["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return w
+
+
+def _finalizer_missing(body: dict[str, Any], w: WatchedSecret) -> WatchedSecret:
+    body["spec"]["deletionPolicy"] = "Revoke"
+    return w
+
+
+def _renew_requested(body: dict[str, Any], w: WatchedSecret) -> WatchedSecret:
+    body["spec"]["renewRequest"] = {"id": "r-1"}
+    return w
+
+
+def _in_flight(body: dict[str, Any], w: WatchedSecret) -> WatchedSecret:
+    body["status"]["state"] = "Renewing"
+    return w
+
+
+def _other_secret_name(body: dict[str, Any], w: WatchedSecret) -> WatchedSecret:
+    body["spec"]["secretName"] = "elsewhere-tls"
+    return w
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda b, w: None, id="Secret deleted while down"),
+        pytest.param(_edit_data, id="Secret data edited while down"),
+        pytest.param(_other_certificate, id="Secret labelled for another certificate"),
+        pytest.param(_spec_changed, id="spec changed while down"),
+        pytest.param(_older_status, id="status without secretDigest"),
+        pytest.param(_not_ready, id="Ready is not True"),
+        pytest.param(_being_deleted, id="being deleted"),
+        pytest.param(_finalizer_missing, id="deletion policy wants a finalizer"),
+        pytest.param(_renew_requested, id="renew request not yet handled"),
+        pytest.param(_in_flight, id="an operation in flight"),
+        pytest.param(_other_secret_name, id="status names another Secret"),
+    ],
+)
+async def test_a_restart_runs_the_full_step_unless_everything_is_settled(
+    ctx: Context, change: Any
+) -> None:
+    body, watched = await _issued(ctx, "moved")
+    assert resume_settled(ctx, copy.deepcopy(body), watched, pending_key=False)
+    assert not resume_settled(ctx, body, change(body, watched), pending_key=False)
+
+
+async def test_a_restart_runs_the_full_step_for_a_stray_key_or_a_due_renewal(
+    ctx: Context,
+) -> None:
+    body, watched = await _issued(ctx, "due")
+    assert not resume_settled(ctx, body, watched, pending_key=True)
+    renewal = datetime.fromisoformat(body["status"]["renewalTime"])
+    ctx.now = lambda: renewal + timedelta(seconds=1)
+    assert not resume_settled(ctx, body, watched, pending_key=False)

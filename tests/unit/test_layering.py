@@ -79,6 +79,7 @@ CERTIFICATES_LEVELS = {
     "requests": 5,
     "issuing": 5,
     "drift": 1,
+    "settled": 1,
     "revocation": 5,
     "deletion": 5,
     "importing": 6,

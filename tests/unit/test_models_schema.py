@@ -303,6 +303,8 @@ def test_no_field_can_carry_a_key_or_password(kind: str) -> None:
         "spec.privateKey.encoding",
         "spec.secretName",
         "status.secretName",
+        # SHA-256 over the Secret's data (a private key among it): a digest, never the data
+        "status.secretDigest",
         # metadata copied to the Secret, not Secret data
         "spec.secretTemplate.labels",
         "spec.secretTemplate.annotations",

@@ -167,6 +167,7 @@ async def write(
     except BaseException:
         _restore(ctx, key_, previous)
         raise
+    w.status.secret_digest = ctx.written[key_]
 
 
 def _restore(ctx: Context, key: tuple[str, str], previous: str | None) -> None:

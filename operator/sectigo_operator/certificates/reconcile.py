@@ -13,7 +13,13 @@ from typing import Any
 
 from .. import metrics, policies
 from ..configs import ConfigEntry
-from ..models import CertificateState, ConditionStatus, find_condition
+from ..models import (
+    CertificateState,
+    CertificateStatus,
+    ConditionStatus,
+    SectigoCertificate,
+    find_condition,
+)
 from ..policies import EnrollPlan, SpecError
 from . import deletion, importing, issuing, revocation
 from .context import Context, Emit
@@ -23,6 +29,7 @@ from .kinds import OrderKind, kind_of
 from .outcomes import RetryLater, SecretMissing, Stalled, wait_delay
 from .readiness import REASON_EXPIRED, SecretState, inspect, ready_verdict
 from .requests import Placer, placed
+from .settled import WatchedSecret, settled
 from .status import StatusWriter, Verdict, stall
 from .trigger import decide, key_gone
 
@@ -55,7 +62,25 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: in
         await step.wait(policies.REASON_SECRET_MISSING, f"{exc}; waiting for it")
     finally:
         ctx.versions[(w.namespace, w.name)] = w.resource_version
-        _observe(w)
+        _observe(w.namespace, w.name, w.config_name, w.status)
+
+
+def resume_settled(
+    ctx: Context, body: Mapping[str, Any], secret: WatchedSecret | None, pending_key: bool
+) -> bool:
+    """At a restart: when the certificate is settled (``settled``), file its renewal and its
+    metrics from the body alone and say True: no read, no parse, no write. Else False, and the
+    caller runs the full step."""
+    cert = SectigoCertificate.from_body(body)
+    status = cert.status
+    if status is None or not settled(cert, secret, pending_key, ctx.now()):
+        return False
+    ns, name = cert.metadata.namespace or "", cert.metadata.name
+    ctx.versions[(ns, name)] = cert.metadata.resource_version or ""
+    entry = ctx.configs.get(ns, cert.spec.config_ref.name)
+    _file(ctx, cert, status, entry, kind_of(cert.spec))
+    _observe(ns, name, cert.spec.config_ref.name, status)
+    return True
 
 
 PENDING_STATES = (
@@ -65,15 +90,14 @@ PENDING_STATES = (
 )
 
 
-def _observe(w: StatusWriter) -> None:
+def _observe(namespace: str, name: str, config_name: str, status: CertificateStatus) -> None:
     """The certificate's metrics, from the status as the step left it."""
-    status = w.status
     ready = find_condition(status.conditions, "Ready")
     issuing = find_condition(status.conditions, "Issuing")
     metrics.certificate(
-        w.namespace,
-        w.name,
-        w.config_name,
+        namespace,
+        name,
+        config_name,
         ready=ready is not None and ready.status == ConditionStatus.TRUE,
         issuing=issuing is not None and issuing.status == ConditionStatus.TRUE,
         not_after=status.not_after,
@@ -325,16 +349,23 @@ class Step:
         return entry
 
     def _schedule(self) -> None:
-        """Wake the certificate when its renewal is due (or, without auto renewal, at expiry),
-        and index its order for the SCM drift check."""
-        status, spec, entry = self.w.status, self.inputs.cert.spec, self.inputs.entry
-        number = self.kind.order_number(status)
-        if number is not None and status.fingerprint is not None:
-            self.ctx.orders[(self.w.namespace, self.w.name)] = (
-                spec.config_ref.name,
-                self.kind.scm,
-                number,
-            )
-        auto = spec.effective_renewal(entry.spec).auto_renew if entry else True
-        when = status.renewal_time if auto else status.not_after
-        self.ctx.wake(self.w.namespace, self.w.name, when)
+        _file(self.ctx, self.inputs.cert, self.w.status, self.inputs.entry, self.kind)
+
+
+def _file(
+    ctx: Context,
+    cert: SectigoCertificate,
+    status: CertificateStatus,
+    entry: ConfigEntry | None,
+    kind: OrderKind,
+) -> None:
+    """Wake the certificate when its renewal is due (or, without auto renewal, at expiry), and
+    index its order for the SCM drift check. (Without the config entry, auto renewal is assumed:
+    at worst one early step, which then files the expiry.)"""
+    ns, name, spec = cert.metadata.namespace or "", cert.metadata.name, cert.spec
+    number = kind.order_number(status)
+    if number is not None and status.fingerprint is not None:
+        ctx.orders[(ns, name)] = (spec.config_ref.name, kind.scm, number)
+    auto = spec.effective_renewal(entry.spec).auto_renew if entry else True
+    when = status.renewal_time if auto else status.not_after
+    ctx.wake(ns, name, when)

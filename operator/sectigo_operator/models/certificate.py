@@ -624,6 +624,10 @@ class CertificateStatus(ApiModel):
     """SCM ``renewId`` of the SSL order."""
     secret_name: str | None = Field(default=None, max_length=253)
     """The Secret last written."""
+    secret_digest: str | None = Field(default=None, max_length=64)
+    """SHA-256 of the data the operator last wrote to that Secret (hex; never the data): after
+    a restart, a certificate whose Secret still holds exactly this data is judged from the
+    Secret watch, without reading or parsing it again."""
     not_before: Timestamp | None = None
     """Start of validity of the certificate in the Secret."""
     not_after: Timestamp | None = None
