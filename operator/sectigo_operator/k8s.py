@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Callable, Mapping
+import json
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, TypeVar
@@ -128,6 +129,35 @@ class Kube:
             resource_version=meta.resource_version or "",
             uid=meta.uid or "",
         )
+
+    async def list_secrets(
+        self, namespace: str | None, label_selector: str, limit: int
+    ) -> AsyncIterator[list[SecretData]]:
+        """The Secrets matching ``label_selector`` (in ``namespace``, or all namespaces), one
+        page of at most ``limit`` at a time (the raw JSON is decoded without the client's
+        models)."""
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "label_selector": label_selector,
+                "limit": limit,
+                "_preload_content": False,
+            }
+            if token:
+                kwargs["_continue"] = token
+            raw: Any
+            try:
+                if namespace is None:
+                    raw = await _in_thread(self.core.list_secret_for_all_namespaces, **kwargs)
+                else:
+                    raw = await _in_thread(self.core.list_namespaced_secret, namespace, **kwargs)
+            except ApiException as exc:
+                raise _translate(exc, "list secrets") from None
+            page = json.loads(raw.data)
+            yield [_secret_data(item) for item in page.get("items") or ()]
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
 
     async def write_secret(
         self,
@@ -301,6 +331,20 @@ class Kube:
         version = (obj.metadata.resource_version or "") if obj.metadata else ""
         return LeaseRecord(record.holder, record.duration_seconds, record.renew_time,
                            record.acquire_time, record.transitions, version)  # fmt: skip
+
+
+def _secret_data(item: Mapping[str, Any]) -> SecretData:
+    meta = item.get("metadata") or {}
+    return SecretData(
+        name=meta.get("name", ""),
+        namespace=meta.get("namespace", ""),
+        type=item.get("type") or "Opaque",
+        data={k: base64.b64decode(v) for k, v in (item.get("data") or {}).items()},
+        labels=dict(meta.get("labels") or {}),
+        annotations=dict(meta.get("annotations") or {}),
+        resource_version=meta.get("resourceVersion", ""),
+        uid=meta.get("uid", ""),
+    )
 
 
 def _resource_version(obj: Any) -> str:

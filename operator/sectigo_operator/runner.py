@@ -100,7 +100,11 @@ async def _elector(election: LeaderElection) -> Elector:
 async def _operate(options: RunOptions, health: serving.Health, elector: Elector | None) -> int:
     # No stop flag: Kopf would leave a task waiting on it at every stop (5 s of "hung tasks").
     # A lost Lease stops Kopf the way SIGTERM does, through its own signal handler.
-    memo = kopf.Memo(health=health, leading=elector.held if elector else (lambda: True))
+    memo = kopf.Memo(
+        health=health,
+        leading=elector.held if elector else (lambda: True),
+        namespaces=tuple(options.namespaces),
+    )
     operator = asyncio.create_task(
         kopf.operator(
             standalone=True,

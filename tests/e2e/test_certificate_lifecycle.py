@@ -296,7 +296,7 @@ def test_a_restart_judges_settled_certificates_from_the_watch_and_repairs_the_re
     check_secret(cluster, namespace, "down-gone-tls", sandbox_scm)
     for name in ("calm", "down-gone", "down-edit"):
         wait_condition(cluster, namespace, CERT, name)
-    settled = "is settled: judged from the Secret watch"
+    settled = "is settled: judged without reading"
     logs = scm_operator.logs()
     assert f"{namespace}/calm {settled}" in logs
     assert f"{namespace}/down-gone {settled}" not in logs

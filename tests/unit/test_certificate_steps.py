@@ -17,10 +17,9 @@ import pytest
 
 from sectigo_operator import pki
 from sectigo_operator.certificates import Context, RetryLater, reconcile
-from sectigo_operator.certificates.context import data_digest
+from sectigo_operator.certificates.context import WatchedSecret, data_digest
 from sectigo_operator.certificates.reconcile import resume_settled
 from sectigo_operator.certificates.scheduler import Scheduler
-from sectigo_operator.certificates.settled import WatchedSecret
 from sectigo_operator.configs import ConfigRegistry
 from sectigo_operator.handlers import certificate as certificate_handlers
 from sectigo_operator.k8s import KubeConflict, SecretData

@@ -68,6 +68,16 @@ def data_digest(data: Mapping[str, bytes]) -> str:
     return h.hexdigest()
 
 
+@dataclass(frozen=True)
+class WatchedSecret:
+    """What the operator keeps of a managed Secret without reading it: never its data."""
+
+    certificate: str
+    """The certificate label's value (whose Secret it is)."""
+    digest: str
+    """``data_digest`` of its data."""
+
+
 def _no_wake(namespace: str, name: str, when: datetime | None) -> None:
     return None
 
@@ -98,6 +108,14 @@ class Context:
     (namespace, name): a body Kopf delivers at another version may predate our own writes (Kopf
     queues every watch event, and the first ones of a new certificate come before its first
     status write), so the step reads the object again instead of acting on it."""
+    secrets: dict[tuple[str, str], WatchedSecret] = field(default_factory=dict)
+    """Every managed Secret (target and pending key) by (namespace, name), from the start-up
+    list and then the Secret watch; used only to judge a resumed certificate (``settled``)."""
+    secrets_listed: bool = False
+    """``secrets`` was filled at start-up (else a resumed certificate gets the full step)."""
+    unconfirmed: set[tuple[str, str]] = field(default_factory=set)
+    """Secrets of the start-up list the watch has not delivered yet (one deleted in between is
+    never delivered: its certificate is looked at once the watch's own listing is over)."""
     retries: dict[tuple[str, str], int] = field(default_factory=dict)
     """Consecutive RetryLater outcomes of each certificate (waits back off with them)."""
     leading: Callable[[], bool] = field(default=_always)

@@ -22,14 +22,14 @@ from ..models import (
 )
 from ..policies import EnrollPlan, SpecError
 from . import deletion, importing, issuing, revocation
-from .context import Context, Emit
+from .context import Context, Emit, WatchedSecret
 from .decision import Action, Decision, Facts
 from .gather import Inputs, gather, pending_key_secret_name
 from .kinds import OrderKind, kind_of
 from .outcomes import RetryLater, SecretMissing, Stalled, wait_delay
 from .readiness import REASON_EXPIRED, SecretState, inspect, ready_verdict
 from .requests import Placer, placed
-from .settled import WatchedSecret, settled
+from .settled import settled
 from .status import StatusWriter, Verdict, stall
 from .trigger import decide, key_gone
 

@@ -1,14 +1,14 @@
-"""After a restart: is a certificate settled, judged from the Secret watch alone?
+"""After a restart: is a certificate settled, judged without reading its Secret?
 
 A restarted operator resumes every certificate. For a fleet at rest the full step reads the
 certificate, its Secret and its pending-key Secret and parses certificate and key, only to find
 nothing to do. ``settled`` answers the same question from what the operator already has: the
-certificate's body (from Kopf's listing) and the managed Secrets' watch (Kopf's index, filled
-before any handler runs). It says yes only when the last step left the certificate Ready and
-Issued for this very spec, the Secret still holds exactly the data that step wrote (the digest
-in ``status.secretDigest``, written only after the key was checked against the certificate), no
-pending key is left behind and nothing is due. Anything else, or anything it cannot tell, is a
-no: the full step runs, as before.
+certificate's body (from Kopf's listing) and what it knows of the Secret without reading it
+(``Context.secrets``: one paged list at start-up, kept current by the Secret watch). It says yes
+only when the last step left the certificate Ready and Issued for this very spec, the Secret
+still holds exactly the data that step wrote (the digest in ``status.secretDigest``, written
+only after the key was checked against the certificate), no pending key is left behind and
+nothing is due. Anything else, or anything it cannot tell, is a no: the full step runs.
 
 What the full step would find beyond this (a SectigoConfig's defaults or a profile changed
 meanwhile) is found at the certificate's next step, exactly as for a running operator, which
@@ -17,7 +17,6 @@ does not wake certificates on config changes either. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from ..models import (
@@ -28,16 +27,7 @@ from ..models import (
     find_condition,
 )
 from ..settings import FINALIZER
-
-
-@dataclass(frozen=True)
-class WatchedSecret:
-    """What the Secret watch keeps of a managed Secret: never its data, only its digest."""
-
-    certificate: str
-    """The certificate label's value (whose Secret it is)."""
-    digest: str
-    """``context.data_digest`` of its data."""
+from .context import WatchedSecret
 
 
 def settled(

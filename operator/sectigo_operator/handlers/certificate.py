@@ -26,7 +26,7 @@ from ..certificates.reconcile import resume_settled
 from ..k8s import KubeConflict, KubeError
 from ..models import GROUP, VERSION
 from ..settings import FINALIZER
-from .secret import SecretIndex, watched
+from .secret import ensure_sweep
 
 PLURAL = "sectigocertificates"
 REASON_KUBE_ERROR = "KubernetesApiError"
@@ -101,19 +101,17 @@ async def _step(
 @kopf.on.resume(GROUP, VERSION, PLURAL, id="certificate-resume")
 @kopf.on.create(GROUP, VERSION, PLURAL, id="certificate-create")
 @kopf.on.update(GROUP, VERSION, PLURAL, id="certificate-update", field="spec")
-async def on_change(body: kopf.Body, memo: kopf.Memo, reason: str, **kwargs: Any) -> None:
+async def on_change(body: kopf.Body, memo: kopf.Memo, reason: str, **_: Any) -> None:
     ctx: Context = memo.context
     namespace, name = body.metadata.namespace or "", body.metadata.name or ""
-    if reason == kopf.Reason.RESUME:
-        # A restart: a settled certificate is judged from the Secret watch (Kopf fills the
-        # index before any handler runs): no read, no parse, no slot.
-        index: SecretIndex = kwargs["managed_secrets"]
-        secret = watched(index, namespace, str(body.spec.get("secretName") or ""))
-        pending = watched(index, namespace, pending_key_secret_name(name))
-        if resume_settled(ctx, body, secret, pending is not None):
-            logger.debug(
-                "certificate %s/%s is settled: judged from the Secret watch", namespace, name
-            )
+    if reason == kopf.Reason.RESUME and ctx.secrets_listed:
+        # A restart: a settled certificate is judged from what the operator knows of its
+        # Secret without reading it: no read, no parse, no slot.
+        ensure_sweep(ctx)
+        secret = ctx.secrets.get((namespace, str(body.spec.get("secretName") or "")))
+        pending = (namespace, pending_key_secret_name(name)) in ctx.secrets
+        if resume_settled(ctx, body, secret, pending):
+            logger.debug("certificate %s/%s is settled: judged without reading", namespace, name)
             return
     if _slots(ctx.settings.step_concurrency).locked():
         # Every slot is taken or promised: wait as a scheduler entry (a few bytes, in arrival

@@ -21,7 +21,7 @@ from ..certificates.scheduler import Scheduler
 from ..configs import ConfigRegistry
 from ..k8s import Kube
 from ..settings import PREFIX, OperatorSettings
-from . import certificate
+from . import certificate, secret
 
 
 def utcnow() -> datetime:
@@ -112,6 +112,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         wake=scheduler.wake,
         leading=getattr(memo, "leading", None) or (lambda: True),
     )
+    await secret.prefill(
+        context, kube, getattr(memo, "namespaces", ()), ours.list_chunk_size or 500
+    )
     memo.context = context
     memo.kube = kube
     memo.scheduler = scheduler
@@ -122,6 +125,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
 @kopf.on.cleanup(id="cleanup")
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    await secret.stop_sweep()
     scheduler: Scheduler | None = getattr(memo, "scheduler", None)
     if scheduler is not None:
         await scheduler.close()
