@@ -253,6 +253,38 @@ def test_edited_secret_certificate_is_restored_by_collecting_again(
     assert sandbox_scm.counters()["renewals"] == 0
 
 
+def test_a_secret_taken_over_by_removing_our_labels_is_reported_and_given_back(
+    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
+) -> None:
+    """Only labelled Secrets are watched (a server-side selector): a Secret whose labels are
+    removed leaves the watch, and the certificate says at once that its Secret is no longer
+    the operator's (it never overwrites a Secret it does not manage); labelled again, it is
+    Ready again from the same order and key."""
+    apply(cluster, namespace, certificate("owned", commonName="owned.example.com"))
+    wait_condition(cluster, namespace, CERT, "owned")
+    before = secret_data(cluster, namespace, "owned-tls")
+    cluster.kubectl(
+        "label", "secret", "owned-tls", "-n", namespace, "app.kubernetes.io/managed-by-"
+    )
+    obj = wait_condition(
+        cluster, namespace, CERT, "owned", status="False", reason="SecretNotManaged", timeout=10
+    )
+    assert "owned-tls" in cond(obj, "Ready")["message"]
+    assert secret_data(cluster, namespace, "owned-tls") == before  # never overwritten
+    cluster.kubectl(
+        "label",
+        "secret",
+        "owned-tls",
+        "-n",
+        namespace,
+        "app.kubernetes.io/managed-by=sectigo-operator",
+    )
+    wait_condition(cluster, namespace, CERT, "owned", timeout=10)
+    assert secret_data(cluster, namespace, "owned-tls") == before
+    assert enroll_calls(sandbox_scm) == 1
+    assert sandbox_scm.counters()["replacements"] == 0
+
+
 def test_a_restart_judges_settled_certificates_from_the_watch_and_repairs_the_rest(
     cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
 ) -> None:

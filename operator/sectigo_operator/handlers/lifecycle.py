@@ -74,10 +74,8 @@ class QuietRetries(logging.Filter):
         return True
 
 
-@kopf.on.startup(id="startup")
-async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    ours = OperatorSettings.from_env()
-    logging.getLogger("kopf.objects").addFilter(QuietRetries())
+def tune(settings: kopf.OperatorSettings, ours: OperatorSettings) -> None:
+    """Kopf's settings for this operator."""
     settings.persistence.progress_storage = UnmarkedProgressStorage(prefix=PREFIX)
     settings.persistence.diffbase_storage = ObservedGenerationDiffBase(
         prefix=PREFIX, key="last-handled-configuration"
@@ -91,10 +89,20 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # A start lists the fleet in pages instead of one response holding every certificate (and
     # every managed Secret, keys included) at once.
     settings.watching.chunk_size = ours.list_chunk_size or None
-    settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    settings.queueing.error_delays = [1, 2, 5, 10, 30, 60]
     # The CRDs are installed before the operator (deploy/); no permission to watch CRDs or
     # namespaces is needed (least privilege): namespaces given are taken as exact names.
     settings.scanning.disabled = True
+    # Kopf's handler label filters are client-side: without this, it would list and watch
+    # every Secret of the watched namespaces and hold each listed body until handled.
+    settings.watching.label_selectors["v1", "secrets"] = secret.SELECTOR
+
+
+@kopf.on.startup(id="startup")
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    ours = OperatorSettings.from_env()
+    logging.getLogger("kopf.objects").addFilter(QuietRetries())
+    tune(settings, ours)
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(ours.worker_threads, thread_name_prefix="sectigo-io")
     )
