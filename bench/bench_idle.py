@@ -179,7 +179,8 @@ def fleet_times(items: list[dict[str, Any]]) -> tuple[float, float]:
 TRACEMALLOC = os.environ.get("BENCH_TRACEMALLOC")
 PYSPY = os.environ.get("BENCH_PYSPY")  # a file: py-spy's raw profile of the restart window
 """A directory: run the operator under ``bench/tracemalloc_run.py`` and have it write its top
-allocations there once issuance has settled and at the end of the idle window."""
+allocations there once issuance has settled, at the end of the idle window and at the end of
+the restart window."""
 
 
 def start_operator(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -273,6 +274,8 @@ def run(
             operator = start_operator(env, log)
             spy = pyspy(operator.pid, restart_window) if PYSPY else None
             restart = measure(plane, url, operator.pid, restart_window, steady=True)
+            if TRACEMALLOC:
+                operator.send_signal(signal.SIGUSR2)  # what the restarted one holds
             if spy is not None:
                 spy.wait(60)
         finally:

@@ -1,7 +1,7 @@
 """Run the operator under tracemalloc and write the top allocations on SIGUSR2 (bench tool).
 
 ``python bench/tracemalloc_run.py <dump-dir> run --namespace NS ...``: the arguments after the
-directory are the CLI's. Each SIGUSR2 writes ``<dump-dir>/snapshot-<n>.txt``: the 40 biggest
+directory are the CLI's. Each SIGUSR2 writes ``<dump-dir>/snapshot-<pid>-<n>.txt``: the 40 biggest
 allocation sites by line and by 8-frame traceback, with their sizes and counts. Tracing costs
 CPU and memory of its own (use it to find where memory goes, not to measure how much).
 """
@@ -9,6 +9,7 @@ CPU and memory of its own (use it to find where memory goes, not to measure how 
 from __future__ import annotations
 
 import itertools
+import os
 import signal
 import sys
 import tracemalloc
@@ -28,7 +29,8 @@ def main() -> int:
         snapshot = tracemalloc.take_snapshot().filter_traces(
             [tracemalloc.Filter(False, tracemalloc.__file__)]
         )
-        lines = [f"traced: {tracemalloc.get_traced_memory()[0] / 2**20:.1f} MiB now\n"]
+        now, peak = tracemalloc.get_traced_memory()
+        lines = [f"traced: {now / 2**20:.1f} MiB now, {peak / 2**20:.1f} MiB at its peak\n"]
         for key in ("lineno", "traceback"):
             stats = snapshot.statistics(key)
             total = sum(s.size for s in stats)
@@ -37,7 +39,7 @@ def main() -> int:
                 lines.append(f"{stat.size / 2**20:8.2f} MiB {stat.count:9d} blocks\n")
                 frames = stat.traceback.format() if key == "traceback" else [str(stat.traceback)]
                 lines.extend(f"    {line}\n" for line in frames)
-        (out / f"snapshot-{next(counter)}.txt").write_text("".join(lines))
+        (out / f"snapshot-{os.getpid()}-{next(counter)}.txt").write_text("".join(lines))
 
     signal.signal(signal.SIGUSR2, dump)
     sys.argv = ["sectigo-operator", *sys.argv[2:]]
