@@ -51,12 +51,12 @@ crds: install-if-needed
 	$(PYTHON) -m sectigo_operator.crdgen
 
 up: install-if-needed controlplane
-	@$(PYTHON) -m sectigo_operator.controlplane up
+	@$(PYTHON) -m sectigo_operator.controlplane_service up
 
 down:
 	@if [ -x $(PYTHON) ]; then \
 	  $(PYTHON) -m sectigo_operator.demo down 2>/dev/null || true; \
-	  $(PYTHON) -m sectigo_operator.controlplane down; \
+	  $(PYTHON) -m sectigo_operator.controlplane_service down; \
 	fi
 
 demo: install-if-needed controlplane

@@ -7,7 +7,9 @@ everything down again. There is no controller-manager: namespaces never finish d
 is no garbage collection, so tests clean up their own objects.
 
 Used by ``tests/fixtures/cluster.py`` (one control plane per test session) and by the
-``sectigo-operator control-plane up|down`` command behind ``make up`` / ``make down``.
+background mode behind ``make up`` / ``make down`` (``controlplane_service``). Finding and
+building the binaries is ``controlplane_binaries`` (re-exported here), the test CA
+``controlplane_ca``.
 
 Every child process is started with ``PR_SET_PDEATHSIG`` so that it dies with the process that
 started it, even when that process is killed with SIGKILL: an interrupted test run leaves no etcd
@@ -18,12 +20,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ctypes
 import json
 import os
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -38,95 +37,33 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from . import pidfile
+from .controlplane_binaries import (
+    REPO_ROOT,
+    Binaries,
+    ControlPlaneError,
+    build_binaries,
+    cache_dir,
+    die_with_parent,
+    find_binaries,
+    free_port,
+)
 from .controlplane_ca import LocalCA, pem_cert, pem_key
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_K8S_VERSION = "v1.36.3"
-DEFAULT_ETCD_VERSION = "v3.6.16"
+__all__ = [
+    "REPO_ROOT",
+    "Binaries",
+    "ControlPlane",
+    "ControlPlaneError",
+    "build_binaries",
+    "cache_dir",
+    "die_with_parent",
+    "find_binaries",
+    "free_port",
+    "running",
+]
+
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 20.0
-
-
-class ControlPlaneError(RuntimeError):
-    """The control plane could not be found, started or stopped."""
-
-
-@dataclass(frozen=True)
-class Binaries:
-    """Paths to the three binaries the control plane needs."""
-
-    kube_apiserver: Path
-    etcd: Path
-    kubectl: Path
-
-
-def _versions() -> tuple[str, str]:
-    k8s = os.environ.get("K8S_VERSION", "")
-    etcd = os.environ.get("ETCD_VERSION", "")
-    env_file = REPO_ROOT / "tools" / "envtest" / "versions.env"
-    if env_file.exists():
-        for line in env_file.read_text().splitlines():
-            # Lines look like: K8S_VERSION=${K8S_VERSION:-v1.36.3}
-            if "=" in line and ":-" in line and not line.lstrip().startswith("#"):
-                name = line.split("=", 1)[0].strip()
-                default = line.split(":-", 1)[1].rstrip("}").strip()
-                if name == "K8S_VERSION" and not k8s:
-                    k8s = default
-                if name == "ETCD_VERSION" and not etcd:
-                    etcd = default
-    return k8s or DEFAULT_K8S_VERSION, etcd or DEFAULT_ETCD_VERSION
-
-
-def cache_dir() -> Path:
-    """The directory ``tools/envtest/build.sh`` builds into for the pinned versions."""
-    k8s, etcd = _versions()
-    return REPO_ROOT / ".envtest" / "bin" / f"k8s-{k8s}_etcd-{etcd}"
-
-
-def find_binaries() -> Binaries | None:
-    """Locate the binaries: ``TEST_ASSET_*``, then ``KUBEBUILDER_ASSETS``, then the build cache."""
-    assets = {
-        "kube_apiserver": os.environ.get("TEST_ASSET_KUBE_APISERVER"),
-        "etcd": os.environ.get("TEST_ASSET_ETCD"),
-        "kubectl": os.environ.get("TEST_ASSET_KUBECTL"),
-    }
-    candidates: list[Binaries] = []
-    if all(assets.values()):
-        candidates.append(Binaries(*(Path(str(v)) for v in assets.values())))
-    for directory in (os.environ.get("KUBEBUILDER_ASSETS"), str(cache_dir())):
-        if directory:
-            d = Path(directory)
-            candidates.append(Binaries(d / "kube-apiserver", d / "etcd", d / "kubectl"))
-    for b in candidates:
-        if all(os.access(p, os.X_OK) for p in (b.kube_apiserver, b.etcd, b.kubectl)):
-            return b
-    return None
-
-
-def build_binaries() -> Binaries:
-    """Run the (cached) build script and return the binaries it produced."""
-    script = REPO_ROOT / "tools" / "envtest" / "build.sh"
-    proc = subprocess.run(["bash", str(script)], check=False, text=True)
-    found = find_binaries()
-    if proc.returncode != 0 or found is None:
-        raise ControlPlaneError(f"building the control plane failed (exit {proc.returncode})")
-    return found
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1 (ports can race; start-up retries once on failure)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def die_with_parent() -> None:
-    """``preexec_fn``: ask the kernel to SIGKILL the child when its parent dies (Linux only)."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 # --------------------------------------------------------------------------------------------
@@ -425,145 +362,7 @@ def running(workdir: Path | None = None, *, crds: bool = True) -> Iterator[Contr
         plane.stop(remove=own_dir)
 
 
-# --------------------------------------------------------------------------------------------
-# Background mode for `make up` / `make down`
+if __name__ == "__main__":  # ``python -m sectigo_operator.controlplane up|down|status|build``
+    from sectigo_operator.controlplane_service import main
 
-STATE_DIR = Path(os.environ.get("SECTIGO_ENVTEST_STATE", str(REPO_ROOT / ".envtest")))
-RUN_DIR = STATE_DIR / "run"
-KUBECONFIG_PATH = STATE_DIR / "kubeconfig"
-PID_FILE = STATE_DIR / "control-plane.pid"
-
-
-def _supervise(run_dir: Path, ready_file: Path, crds: bool) -> None:
-    """Body of the background supervisor: run the control plane until SIGTERM."""
-    stop = False
-
-    def _on_term(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _on_term)
-    signal.signal(signal.SIGINT, _on_term)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    try:
-        with running(run_dir, crds=crds) as plane:
-            shutil.copyfile(plane.kubeconfig, KUBECONFIG_PATH)
-            KUBECONFIG_PATH.chmod(0o600)
-            ready_file.write_text("ok")
-            while not stop:
-                signal.pause()
-    except Exception as exc:  # report to the waiting `up` and exit
-        ready_file.write_text(f"error: {exc}")
-    finally:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        KUBECONFIG_PATH.unlink(missing_ok=True)
-        PID_FILE.unlink(missing_ok=True)
-
-
-def up(crds: bool = True) -> Path:
-    """Start the control plane in the background (idempotent); return the kubeconfig path."""
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
-    if is_up():
-        return KUBECONFIG_PATH
-    find_binaries() or build_binaries()
-    ready_file = STATE_DIR / "control-plane.ready"
-    ready_file.unlink(missing_ok=True)
-    log = open(STATE_DIR / "control-plane.log", "ab")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sectigo_operator.controlplane",
-            "_supervise",
-            "--crds" if crds else "--no-crds",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        cwd=REPO_ROOT,
-    )
-    log.close()
-    PID_FILE.write_text(str(proc.pid))
-    deadline = time.monotonic() + START_TIMEOUT + 60
-    while time.monotonic() < deadline:
-        if ready_file.exists():
-            status = ready_file.read_text()
-            if status == "ok":
-                return KUBECONFIG_PATH
-            if status.startswith("error"):
-                raise ControlPlaneError(status)
-        if proc.poll() is not None:
-            raise ControlPlaneError(
-                "control plane supervisor exited; see .envtest/control-plane.log"
-            )
-        time.sleep(0.2)
-    down()
-    raise ControlPlaneError("control plane did not become ready in time")
-
-
-# What the supervisor started by `up` runs; a pid file naming anything else is stale.
-SUPERVISOR_COMMAND = ("sectigo_operator.controlplane", "_supervise")
-
-
-def is_up() -> bool:
-    """Whether the background control plane of :func:`up` runs (a stale pid file is removed)."""
-    pid = pidfile.our_pid(PID_FILE, SUPERVISOR_COMMAND)
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        PID_FILE.unlink(missing_ok=True)
-        return False
-    except PermissionError:  # alive but not ours to signal: not our supervisor
-        return False
-    return KUBECONFIG_PATH.exists()
-
-
-def down() -> bool:
-    """Stop what :func:`up` started (and nothing else). Returns whether anything was running."""
-    pid = pidfile.our_pid(PID_FILE, SUPERVISOR_COMMAND)
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        PID_FILE.unlink(missing_ok=True)
-        return False
-    deadline = time.monotonic() + STOP_TIMEOUT + 10
-    while time.monotonic() < deadline and pidfile.runs(pid, SUPERVISOR_COMMAND):
-        time.sleep(0.1)
-    if pidfile.runs(pid, SUPERVISOR_COMMAND):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-    PID_FILE.unlink(missing_ok=True)
-    return True
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sectigo_operator.controlplane up|down|status|build``."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    command = args[0] if args else "status"
-    if command == "_supervise":
-        _supervise(RUN_DIR, STATE_DIR / "control-plane.ready", crds="--no-crds" not in args)
-        return 0
-    if command == "up":
-        path = up(crds="--no-crds" not in args)
-        print(f"export KUBECONFIG={path}")
-        return 0
-    if command == "down":
-        print("control plane stopped" if down() else "control plane was not running")
-        return 0
-    if command == "build":
-        print(build_binaries().kube_apiserver.parent)
-        return 0
-    if command == "status":
-        print(f"up, export KUBECONFIG={KUBECONFIG_PATH}" if is_up() else "down")
-        return 0
-    print(f"unknown command {command!r}; use up, down, status or build", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
     sys.exit(main())

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import controlplane, pidfile
+from . import controlplane, controlplane_service, pidfile
 
 ROOT = controlplane.REPO_ROOT
 DEMO_DIR = Path(os.environ.get("SECTIGO_DEMO_DIR", str(ROOT / ".demo")))
@@ -134,7 +134,7 @@ def wait_ready(kubeconfig: Path, names: list[str]) -> None:
 def up() -> int:
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     print("starting the local control plane (first run builds it: a few minutes)...")
-    kubeconfig = controlplane.up()
+    kubeconfig = controlplane_service.up()
     start_sandbox()
     start_operator(kubeconfig)
     applied = _kubectl("apply", "-f", str(MANIFESTS), "-o", "name", kubeconfig=kubeconfig)

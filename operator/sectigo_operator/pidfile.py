@@ -5,7 +5,8 @@ unrelated program. Before anyone signals a pid read from a file, :func:`our_pid`
 process still runs *our* program (its ``/proc/<pid>/cmdline`` holds every expected word); a pid
 file that names a dead or foreign process is stale and is removed.
 
-Used by :mod:`sectigo_operator.controlplane` (``down``, ``is_up``) and :mod:`sectigo_operator.demo`.
+Used by :mod:`sectigo_operator.controlplane_service` (``down``, ``is_up``) and
+:mod:`sectigo_operator.demo`.
 Standard library only; Linux ``/proc`` (elsewhere no process can be proven ours, so none is).
 """
 

@@ -1,8 +1,9 @@
 """Pid files are checked against ``/proc/<pid>/cmdline`` before anything is signalled.
 
 A stale pid file whose pid now belongs to another program must never get that program killed:
-``controlplane.down``/``is_up`` and ``demo.down`` only remove such a file. The "programs" here are
-short Python processes whose extra arguments make their command line look like ours (or not).
+``controlplane_service.down``/``is_up`` and ``demo.down`` only remove such a file. The "programs"
+here are short Python processes whose extra arguments make their command line look like ours (or
+not).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 from tests.fixtures.cluster import wait_for
 
-from sectigo_operator import controlplane, demo, pidfile
+from sectigo_operator import controlplane_service, demo, pidfile
 
 IDLE = "import time; time.sleep(60)"  # a process to point pid files at (ended by the test)
 
@@ -93,8 +94,8 @@ def test_our_pid_removes_a_file_naming_a_foreign_or_dead_process(
 
 @pytest.fixture
 def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(controlplane, "PID_FILE", tmp_path / "control-plane.pid")
-    monkeypatch.setattr(controlplane, "KUBECONFIG_PATH", tmp_path / "kubeconfig")
+    monkeypatch.setattr(controlplane_service, "PID_FILE", tmp_path / "control-plane.pid")
+    monkeypatch.setattr(controlplane_service, "KUBECONFIG_PATH", tmp_path / "kubeconfig")
     (tmp_path / "kubeconfig").write_text("apiVersion: v1\n")
     return tmp_path
 
@@ -104,24 +105,24 @@ def test_control_plane_down_never_signals_a_foreign_process(
     spawn: Spawn,
 ) -> None:
     foreign = spawn("unrelated")
-    write_pid(controlplane.PID_FILE, foreign.pid)
-    assert controlplane.is_up() is False
-    write_pid(controlplane.PID_FILE, foreign.pid)
-    assert controlplane.down() is False
+    write_pid(controlplane_service.PID_FILE, foreign.pid)
+    assert controlplane_service.is_up() is False
+    write_pid(controlplane_service.PID_FILE, foreign.pid)
+    assert controlplane_service.down() is False
     assert foreign.poll() is None  # still running
-    assert not controlplane.PID_FILE.exists()
+    assert not controlplane_service.PID_FILE.exists()
 
 
 def test_control_plane_down_stops_our_supervisor(
     state: Path,
     spawn: Spawn,
 ) -> None:
-    ours = spawn(*controlplane.SUPERVISOR_COMMAND)
-    write_pid(controlplane.PID_FILE, ours.pid)
-    assert controlplane.is_up() is True
-    assert controlplane.down() is True
+    ours = spawn(*controlplane_service.SUPERVISOR_COMMAND)
+    write_pid(controlplane_service.PID_FILE, ours.pid)
+    assert controlplane_service.is_up() is True
+    assert controlplane_service.down() is True
     assert ours.wait(timeout=10) == -signal.SIGTERM
-    assert not controlplane.PID_FILE.exists()
+    assert not controlplane_service.PID_FILE.exists()
 
 
 def test_control_plane_is_up_handles_permission_error(
@@ -129,16 +130,16 @@ def test_control_plane_is_up_handles_permission_error(
     spawn: Spawn,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    ours = spawn(*controlplane.SUPERVISOR_COMMAND)
-    write_pid(controlplane.PID_FILE, ours.pid)
+    ours = spawn(*controlplane_service.SUPERVISOR_COMMAND)
+    write_pid(controlplane_service.PID_FILE, ours.pid)
 
     def refuse(pid: int, sig: int) -> None:
         raise PermissionError(1, "Operation not permitted")
 
     with monkeypatch.context() as patched:
         patched.setattr(os, "kill", refuse)
-        assert controlplane.is_up() is False  # no exception escapes
-        assert controlplane.down() is False
+        assert controlplane_service.is_up() is False  # no exception escapes
+        assert controlplane_service.down() is False
     assert ours.poll() is None
 
 
