@@ -52,8 +52,8 @@ def watched_secret(labels: Mapping[str, str], data: Mapping[str, bytes]) -> Watc
 async def prefill(ctx: Context, kube: Kube, namespaces: Sequence[str], page: int) -> None:
     """Fill ``ctx.secrets`` with one paged list of the managed Secrets (at start-up, before any
     handler runs). On failure it stays empty and every resumed certificate gets the full step."""
-    global _sweep
-    _sweep = None
+    global _sweep, _listing
+    _sweep, _listing = None, asyncio.Event()  # this run's: an Event is bound to one loop
     everywhere: list[str | None] = [None]
     try:
         for namespace in namespaces or everywhere:
