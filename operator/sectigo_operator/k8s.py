@@ -195,8 +195,9 @@ class Kube:
         annotations: Mapping[str, str],
         owner: Mapping[str, Any] | None = None,
         resource_version: str | None = None,
-    ) -> None:
-        """Create the Secret, or replace it when ``resource_version`` (of ours) is given."""
+    ) -> str:
+        """Create the Secret, or replace it when ``resource_version`` (of ours) is given.
+        Returns the written Secret's resourceVersion."""
         body: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -214,15 +215,18 @@ class Kube:
         try:
             if resource_version:
                 body["metadata"]["resourceVersion"] = resource_version
-                await _in_thread(
+                written = await _in_thread(
                     self.secrets.call, "PUT", _secret_path(namespace, name), None, body
                 )
             else:
-                await _in_thread(self.secrets.call, "POST", _secret_path(namespace), None, body)
+                written = await _in_thread(
+                    self.secrets.call, "POST", _secret_path(namespace), None, body
+                )
         except ApiException as exc:
             raise _translate(
                 exc, "update secrets" if resource_version else "create secrets"
             ) from None
+        return str((written.get("metadata") or {}).get("resourceVersion") or "")
 
     async def delete_secret(self, namespace: str, name: str) -> None:
         try:

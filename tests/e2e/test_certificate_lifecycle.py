@@ -648,6 +648,10 @@ def test_deletion_policies(
     obj = wait_condition(cluster, namespace, CERT, "bye")
     has_finalizer = FINALIZER in (obj["metadata"].get("finalizers") or [])
     assert has_finalizer == (policy != "Retain")  # only a policy that needs it holds deletion
+    # the policy decides the issued Secret's fate, not the garbage collector: the ownerReference
+    # the Secret carried while it held only the first order's key is gone with it
+    secret = cluster.get_json("secret", "bye-tls", "-n", namespace)
+    assert not secret["metadata"].get("ownerReferences")
     cluster.kubectl("delete", CERT, "bye", "-n", namespace, "--wait=false")
     wait_for(lambda: _gone(cluster, namespace, CERT, "bye"), timeout=30, what="deleted")
     wait_for(

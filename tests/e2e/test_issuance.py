@@ -23,6 +23,7 @@ from tests.fixtures.operator import (
 
 from sectigo_operator import pki
 from sectigo_operator.sandbox.testing import SandboxHandle
+from sectigo_operator.settings import LABEL_PENDING_KEY
 
 pytestmark = pytest.mark.cluster
 
@@ -174,11 +175,17 @@ def test_import_collects_an_existing_certificate_without_ordering(
 def test_lost_pending_key_stalls_instead_of_storing_a_wrong_key(
     cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
 ) -> None:
-    """If the pending key is deleted while SCM processes the order, say KeyLost; never loop."""
+    """If the pending key is deleted while SCM processes the order, say KeyLost; never loop.
+    (A first order's key waits in the certificate's own Secret only for SCM's first answer;
+    while the order waits for approval it is in the pending-key Secret.)"""
     apply(cluster, namespace, certificate("orphan", commonName="orphan.example.com", certType=52))
     waiting = wait_condition(
         cluster, namespace, CERT, "orphan", "Issuing", "True", "AwaitingApproval"
     )
+    assert not secret_exists(cluster, namespace, "orphan-tls")
+    held = cluster.get_json("secret", "orphan-sectigo-pending-key", "-n", namespace)
+    assert held["metadata"]["labels"][LABEL_PENDING_KEY] == "true"
+    assert held["metadata"]["ownerReferences"][0]["uid"] == waiting["metadata"]["uid"]
     cluster.kubectl("delete", "secret", "orphan-sectigo-pending-key", "-n", namespace)
     sandbox_scm.approve(waiting["status"]["sslId"])
     obj = wait_condition(cluster, namespace, CERT, "orphan", "Stalled", reason="KeyLost")

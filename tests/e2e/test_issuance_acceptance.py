@@ -444,7 +444,11 @@ def test_sigkill_between_enroll_and_status_write_adopts_the_order(
     assert before["state"] == "Enrolling"
     assert before["enrollment"]["marker"] in orders[0]["comments"]
     assert "sslId" not in before
-    pending = secret_data(cluster, namespace, "killed-sectigo-pending-key")["tls.key"]
+    # a first order's key waits in the certificate's own Secret, with no certificate yet
+    waiting = secret_data(cluster, namespace, "killed-tls")
+    assert waiting["tls.crt"] == b""
+    pending = waiting["tls.key"]
+    assert not secret_exists(cluster, namespace, "killed-sectigo-pending-key")
 
     operator.start()
     ready = wait_condition(cluster, namespace, CERT, "killed", timeout=60)

@@ -25,7 +25,7 @@ from sectigo_operator.handlers import certificate as certificate_handlers
 from sectigo_operator.k8s import KubeConflict, SecretData
 from sectigo_operator.models import ConfigSpec
 from sectigo_operator.sandbox.testing import SandboxHandle
-from sectigo_operator.settings import LABEL_CERTIFICATE, OperatorSettings
+from sectigo_operator.settings import LABEL_CERTIFICATE, LABEL_PENDING_KEY, OperatorSettings
 
 NS = "team"
 
@@ -37,6 +37,8 @@ class FakeKube:
         self.secrets: dict[str, SecretData] = {}
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.writes: list[str] = []
+        self.owners: dict[str, dict[str, Any] | None] = {}
+        """The ownerReference of each Secret as last written."""
         self._rv = 0
 
     def _next_rv(self) -> str:
@@ -57,7 +59,7 @@ class FakeKube:
         annotations: Mapping[str, str],
         owner: Mapping[str, Any] | None = None,
         resource_version: str | None = None,
-    ) -> None:
+    ) -> str:
         existing = self.secrets.get(name)
         if (existing is None) != (not resource_version) or (
             existing is not None and existing.resource_version != resource_version
@@ -67,6 +69,8 @@ class FakeKube:
         self.secrets[name] = SecretData(
             name, namespace, type, dict(data), dict(labels), dict(annotations), self._next_rv()
         )
+        self.owners[name] = dict(owner) if owner is not None else None
+        return self.secrets[name].resource_version
 
     async def delete_secret(self, namespace: str, name: str) -> None:
         self.writes.append(f"delete {name}")
@@ -227,14 +231,12 @@ async def test_first_issuance_writes_and_then_a_step_changes_nothing(
     kube: FakeKube = ctx.kube  # type: ignore[assignment]
     kube.objects[("sectigocertificates", "web")] = cert_body("web", commonName="web.example.com")
     await step(ctx, "web")
-    # pending key, marker, Secret, order id and Issued in one status write, pending key deleted
-    assert kube.writes == [
-        "secret web-sectigo-pending-key",
-        "status web",
-        "secret web-tls",
-        "status web",
-        "delete web-sectigo-pending-key",
-    ]
+    # the key in the target Secret, the marker, the certificate over the key, then the order id
+    # and Issued in one status write: nothing to delete, the key never in two Secrets
+    assert kube.writes == ["secret web-tls", "status web", "secret web-tls", "status web"]
+    assert "web-sectigo-pending-key" not in kube.secrets
+    assert kube.owners["web-tls"] is None  # the ownerReference of the waiting key is dropped
+    assert LABEL_PENDING_KEY not in kube.secrets["web-tls"].labels
     data = kube.secrets["web-tls"].data
     leaf = pki.order_chain(pki.parse_pem_chain(data["tls.crt"])).leaf
     assert pki.cert_matches_key(leaf, pki.load_private_key(data["tls.key"]))
@@ -318,6 +320,54 @@ async def test_scheduler_keeps_due_entries_off_the_loop_until_a_slot_is_free() -
     await scheduler.close()
 
 
+async def test_a_key_waits_outside_the_target_secret_while_scm_has_not_issued(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """A first order SCM does not issue at once moves its key out of the target Secret; a
+    renewal with a new key waits in the pending-key Secret: the live Secret keeps serving the
+    old certificate and key until the new pair replaces it in one write."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    key = ("sectigocertificates", "slowrenew")
+    kube.objects[key] = cert_body("slowrenew", commonName="slowrenew.example.com", certType=52)
+    with pytest.raises(RetryLater):
+        await step(ctx, "slowrenew")
+    # not issued at once: the key left the target Secret for the pending-key Secret, so no
+    # consumer sees a Secret without a certificate while an administrator decides
+    assert kube.writes[:2] == ["secret slowrenew-tls", "status slowrenew"]
+    assert kube.writes[2:4] == ["secret slowrenew-sectigo-pending-key", "delete slowrenew-tls"]
+    assert "slowrenew-tls" not in kube.secrets
+    first_key = kube.secrets["slowrenew-sectigo-pending-key"].data["tls.key"]
+    with pytest.raises(RetryLater):  # still waiting: nothing moves
+        kube.writes.clear()
+        await step(ctx, "slowrenew")
+    assert not any(w.startswith(("secret", "delete")) for w in kube.writes)
+    shared_sandbox_scm.approve(kube.objects[key]["status"]["sslId"])
+    await step(ctx, "slowrenew")
+    live = kube.secrets["slowrenew-tls"]
+    assert pki.private_key_to_pem(pki.load_private_key(live.data["tls.key"]), "PKCS8") == (
+        first_key
+    )
+    assert "slowrenew-sectigo-pending-key" not in kube.secrets
+
+    kube.objects[key]["spec"]["renewRequest"] = {"id": "r1"}
+    kube.objects[key]["spec"]["privateKey"]["rotationPolicy"] = "Always"
+    kube.objects[key]["metadata"]["generation"] = 2
+    kube.writes.clear()
+    with pytest.raises(RetryLater):  # the renewal waits for an administrator too
+        await step(ctx, "slowrenew")
+    assert kube.secrets["slowrenew-tls"] == live
+    assert kube.writes[0] == "secret slowrenew-sectigo-pending-key"
+    waiting = kube.secrets["slowrenew-sectigo-pending-key"].data["tls.key"]
+    shared_sandbox_scm.approve(kube.objects[key]["status"]["sslId"])
+    await step(ctx, "slowrenew")
+    renewed = kube.secrets["slowrenew-tls"]
+    assert renewed.data["tls.crt"] != live.data["tls.crt"]
+    new_key = pki.load_private_key(renewed.data["tls.key"])
+    assert pki.private_key_to_pem(new_key, "PKCS8") == waiting
+    assert kube.writes[-1] == "delete slowrenew-sectigo-pending-key"
+    assert "slowrenew-sectigo-pending-key" not in kube.secrets
+
+
 async def test_declined_renewal_stalls_but_the_valid_certificate_stays_ready(
     ctx: Context, shared_sandbox_scm: SandboxHandle
 ) -> None:
@@ -357,6 +407,63 @@ async def test_declined_renewal_stalls_but_the_valid_certificate_stays_ready(
     with pytest.raises(Stalled):
         await step(ctx, "gated")
     assert kube.writes == [] and scm_calls(shared_sandbox_scm) == calls
+
+
+class Died(Exception):
+    """The process died at this write (it was not made)."""
+
+
+@pytest.mark.parametrize("dies_at", [1, 2, 3, 4])
+async def test_a_first_order_that_dies_at_any_write_keeps_its_key_and_orders_once(
+    ctx: Context, shared_sandbox_scm: SandboxHandle, dies_at: int
+) -> None:
+    """A first order's key waits in the target Secret (labelled pending, owned by the
+    certificate for garbage collection). Whichever write the process dies at (the key, the
+    marker, the certificate, the Issued status), the next step finishes with one order and the
+    key persisted first, leaves no pending label, owner or second copy, and nothing to delete."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    name, cn = f"die{dies_at}", f"die{dies_at}.example.com"
+    kube.objects[("sectigocertificates", name)] = cert_body(name, commonName=cn)
+    writes, patch, write = 0, kube.patch_status, kube.write_secret
+    persisted: list[bytes] = []
+
+    def dying(real: Any) -> Any:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            nonlocal writes
+            writes += 1
+            if writes == dies_at:
+                raise Died
+            result = await real(*args, **kwargs)
+            if writes == 1:
+                persisted.append(kube.secrets[f"{name}-tls"].data["tls.key"])
+                assert kube.secrets[f"{name}-tls"].labels[LABEL_PENDING_KEY] == "true"
+                assert kube.secrets[f"{name}-tls"].data["tls.crt"] == b""
+                assert (kube.owners[f"{name}-tls"] or {}).get("uid") == f"uid-{name}"
+            return result
+
+        return call
+
+    kube.patch_status = dying(patch)  # type: ignore[method-assign]
+    kube.write_secret = dying(write)  # type: ignore[method-assign]
+    with pytest.raises(Died):
+        await step(ctx, name)
+    kube.patch_status, kube.write_secret = patch, write  # type: ignore[method-assign]
+    ctx.versions.clear()
+    await step(ctx, name)
+
+    status = kube.objects[("sectigocertificates", name)]["status"]
+    assert status["state"] == "Issued"
+    assert len(shared_sandbox_scm.orders(common_name=cn)) == 1
+    secret = kube.secrets[f"{name}-tls"]
+    assert LABEL_PENDING_KEY not in secret.labels and kube.owners[f"{name}-tls"] is None
+    if persisted:  # the key persisted before the order is the certificate's key
+        assert secret.data["tls.key"] == pki.private_key_to_pem(
+            pki.load_private_key(persisted[0]), "PKCS1"
+        )
+    leaf = pki.order_chain(pki.parse_pem_chain(secret.data["tls.crt"])).leaf
+    assert pki.cert_matches_key(leaf, pki.load_private_key(secret.data["tls.key"]))
+    assert f"{name}-sectigo-pending-key" not in kube.secrets
+    assert not any(w.startswith("delete") for w in kube.writes)
 
 
 async def test_a_stray_pending_key_is_removed_once_the_certificate_is_ready(

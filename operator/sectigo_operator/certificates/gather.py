@@ -19,7 +19,7 @@ from ..k8s import SecretData
 from ..models import CertificateState, SectigoCertificate
 from ..models.certificate import OutputFormatType
 from ..models.profile import SectigoProfile
-from ..settings import LABEL_CERTIFICATE, LABEL_MANAGED_BY, MANAGED_BY
+from ..settings import LABEL_CERTIFICATE, LABEL_MANAGED_BY, LABEL_PENDING_KEY, MANAGED_BY
 from .context import Context
 from .outcomes import SecretMissing
 
@@ -52,6 +52,12 @@ def is_managed_by(secret: SecretData, cert_name: str) -> bool:
     )
 
 
+def holds_pending_key(secret: SecretData, cert_name: str) -> bool:
+    """Is this target Secret ours and still waiting for its first certificate? A first order's
+    key waits in the target Secret itself (labelled pending, ``tls.crt`` empty)."""
+    return is_managed_by(secret, cert_name) and secret.labels.get(LABEL_PENDING_KEY) == "true"
+
+
 @dataclass(frozen=True)
 class Reference:
     """A value the spec references in a Secret: the bytes, or why they are not there."""
@@ -75,7 +81,9 @@ class Inputs:
     secret: SecretData | None
     """The target Secret (``spec.secretName``), whoever owns it."""
     pending: SecretData | None
-    """Our pending-key Secret, or None (also None when someone else owns that name)."""
+    """Where our pending key waits: the pending-key Secret, else the target Secret while it
+    holds only a first order's key (``pending_in_target``), else None (also None when someone
+    else owns the pending-key name)."""
     pending_foreign: bool
     """A Secret with the pending-key name exists and is not ours."""
     entry: ConfigEntry | None
@@ -88,6 +96,8 @@ class Inputs:
     """PKCS#12 passwords by Secret name."""
     revoked: frozenset[int] | None = None
     """What the last SCM drift check of the config listed as revoked (None: not checked)."""
+    pending_in_target: bool = False
+    """``pending`` is the target Secret, still waiting for its first certificate."""
 
     @property
     def namespace(self) -> str:
@@ -128,6 +138,9 @@ async def gather(ctx: Context, body: Mapping[str, Any]) -> Inputs:
     secret = await ctx.kube.get_secret(ns, spec.secret_name)
     pending = await ctx.kube.get_secret(ns, pending_key_secret_name(name))
     foreign = pending is not None and not is_managed_by(pending, name)
+    if foreign:
+        pending = None
+    in_target = pending is None and secret is not None and holds_pending_key(secret, name)
 
     cache: dict[str, SecretData | None] = {}
     user_key = user_csr = None
@@ -154,8 +167,9 @@ async def gather(ctx: Context, body: Mapping[str, Any]) -> Inputs:
         cert=cert,
         now=now,
         secret=secret,
-        pending=None if foreign else pending,
+        pending=secret if in_target else pending,
         pending_foreign=foreign,
+        pending_in_target=in_target,
         entry=entry,
         profile_id=profile_id,
         profile_problem=problem,

@@ -29,7 +29,7 @@ from ..settings import (
 )
 from .context import Context, Emit, data_digest
 from .gather import Inputs, Reference, pending_key_secret_name
-from .keys import KeyMaterial, key_for
+from .keys import KeyMaterial, clear_target, key_for
 from .kinds import OrderKind
 from .outcomes import RetryLater
 from .readiness import SecretState, certificate_only_verdict, ready_message
@@ -128,8 +128,13 @@ async def write(
     chain: pki.Chain,
     key: pki.PrivateKey | None,
     emit: Emit,
+    version: str | None = None,
 ) -> None:
-    """Write the target Secret in one request; the status must already name the certificate."""
+    """Write the target Secret in one request; the status must already name the certificate.
+
+    ``version``: the resourceVersion of the target Secret this very step wrote the pending key
+    into (a first order); else the Secret as gathered is replaced, or created.
+    """
     spec = inputs.cert.spec
     data, labels, annotations = await asyncio.to_thread(
         secret_payload, spec, w.status, chain, key, inputs.passwords, collect_format(inputs)
@@ -137,11 +142,13 @@ async def write(
     labels[LABEL_CERTIFICATE] = inputs.cert.metadata.name
     ours = inputs.secret if inputs.secret_is_ours else None
     secret_type = "kubernetes.io/tls" if key is not None else CERTIFICATE_ONLY_TYPE
-    if ours is not None and ours.type != secret_type:
-        # The type of a Secret is immutable: a certificate-only Secret that gets its key (a
-        # renewal with a new key) is written anew.
-        await ctx.kube.delete_secret(inputs.namespace, spec.secret_name)
-        ours = None
+    if version is None and ours is not None:
+        version = ours.resource_version
+        if ours.type != secret_type:
+            # The type of a Secret is immutable: a certificate-only Secret that gets its key (a
+            # renewal with a new key) is written anew.
+            await ctx.kube.delete_secret(inputs.namespace, spec.secret_name)
+            version = None
     key_ = (inputs.namespace, spec.secret_name)
     previous = ctx.written.get(key_)
     ctx.written[key_] = data_digest(data)  # before the write: its watch event may come first
@@ -153,7 +160,7 @@ async def write(
             data=data,
             labels=labels,
             annotations=annotations,
-            resource_version=ours.resource_version if ours else None,
+            resource_version=version,
         )
     except KubeConflict:
         _restore(ctx, key_, previous)
@@ -203,6 +210,7 @@ async def collect(
     except ScmError as exc:
         await scm_failure(ctx, w, emit, exc, "collecting", ready)
     if isinstance(result, Pending):
+        await clear_target(ctx, inputs, known)
         await _pending(ctx, w, result, entry, ready, emit)
     assert isinstance(result, Issued)
     try:
@@ -237,10 +245,11 @@ async def store(
     emit: Emit,
     known: KeyMaterial | None = None,
 ) -> None:
-    """Write the Secret, then mark the certificate Issued and Ready and drop the pending key."""
+    """Write the Secret, then mark the certificate Issued and Ready and drop the pending key
+    (unless it waited in the target Secret, which the certificate has just replaced)."""
     spec, status, cert = inputs.cert.spec, w.status, inputs.cert
     info = pki.cert_info(chain.leaf)
-    await write(ctx, w, inputs, chain, key, emit)
+    await write(ctx, w, inputs, chain, key, emit, known.target_version if known else None)
     window = spec.effective_renewal(entry.spec).expiry_window_days if entry else 30
     # A request present at issuance is answered by it: none is acted on again afterwards.
     if spec.renew_request is not None:
@@ -274,7 +283,8 @@ async def store(
     message = (
         f"certificate {status.cert_unique_id} issued and stored in Secret {spec.secret_name!r}"
     )
-    if inputs.pending is not None or (known is not None and known.pending):
+    separate = inputs.pending is not None and not inputs.pending_in_target
+    if separate or (known is not None and known.pending and not known.pending_in_target):
         await ctx.kube.delete_secret(inputs.namespace, pending_key_secret_name(cert.metadata.name))
     emit("Normal", policies.REASON_ISSUED, message)
 

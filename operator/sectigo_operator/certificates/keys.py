@@ -1,9 +1,14 @@
 """Key material of an order: the user's key or CSR, our persisted pending key, the stored key.
 
-A generated key is written to the pending-key Secret (``<certificate>-sectigo-pending-key``)
-before any SCM call uses it, so a crash never leaves an order without its key; it is deleted
-once the certificate and key are in the target Secret. Keys are parsed and generated off the
-event loop.
+A generated key is persisted before any SCM call uses it, so a crash never leaves an order
+without its key. A first order (no target Secret yet) keeps it in the target Secret itself,
+labelled pending with an empty ``tls.crt``, which the certificate then replaces in one write:
+the key never exists in two Secrets, and nothing is left to delete. Should SCM not issue at
+once (approval can take days), the key moves to the pending-key Secret (``clear_target``), so
+that no consumer sees a Secret without a certificate for longer than one SCM round trip. An
+order for a certificate whose Secret already exists (a renewal, a replacement) must not touch
+the live Secret: its key waits in ``<certificate>-sectigo-pending-key``, deleted once the new
+certificate and key are in the target Secret. Keys are parsed and generated off the event loop.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from ..models import SectigoCertificate
 from ..policies import EnrollPlan, SpecError
 from ..settings import LABEL_CERTIFICATE, LABEL_MANAGED_BY, LABEL_PENDING_KEY, MANAGED_BY
 from .context import Context, data_digest
-from .gather import Inputs, pending_key_secret_name
+from .gather import Inputs, holds_pending_key, pending_key_secret_name
 from .readiness import SecretState
 from .status import ensure_leading
 
@@ -35,7 +40,22 @@ class KeyMaterial:
     csr_info: pki.CsrInfo | None = None
     """Set when the user supplied the CSR: its names override the spec's."""
     pending: bool = False
-    """The key is in our pending-key Secret (delete it once the certificate is stored)."""
+    """The key is a pending key of ours (persisted before the order)."""
+    pending_in_target: bool = False
+    """It waits in the target Secret (nothing to delete once the certificate is stored)."""
+    target_version: str | None = None
+    """The target Secret's resourceVersion when this step wrote the key into it."""
+
+
+@dataclass(frozen=True)
+class PendingKey:
+    """A pending key and where it waits."""
+
+    key: pki.PrivateKey
+    in_target: bool
+    """In the target Secret (a first order), not in the pending-key Secret."""
+    version: str | None = None
+    """The target Secret's resourceVersion when this step wrote it (else None)."""
 
 
 def owner_of(cert: SectigoCertificate) -> dict[str, Any]:
@@ -91,36 +111,40 @@ async def material(
             raise SpecError(field, str(exc)) from None
         info = pki.csr_info(csr)
         return KeyMaterial(key, pki.csr_for_scm(csr), info.key_spec, info)
-    pending = False
     if key is None and not new_key and stored.key is not None and stored.key_matches:
         key = stored.key
     try:
         pki.check_csr_request(plan.csr_request)  # before a key is made and persisted
     except pki.InvalidCsr as exc:
         raise SpecError("spec", f"the CSR cannot be built: {exc}") from None
-    if key is None:
-        key, pending = await pending_key(ctx, inputs, plan.key_spec), True
-    csr_pem = await asyncio.to_thread(pki.build_csr, key, plan.csr_request)
-    return KeyMaterial(key, csr_pem, pki.key_spec_of(key), pending=pending)
+    if key is not None:
+        csr_pem = await asyncio.to_thread(pki.build_csr, key, plan.csr_request)
+        return KeyMaterial(key, csr_pem, pki.key_spec_of(key))
+    waiting = await pending_key(ctx, inputs, plan.key_spec)
+    csr_pem = await asyncio.to_thread(pki.build_csr, waiting.key, plan.csr_request)
+    return KeyMaterial(
+        waiting.key,
+        csr_pem,
+        pki.key_spec_of(waiting.key),
+        pending=True,
+        pending_in_target=waiting.in_target,
+        target_version=waiting.version,
+    )
 
 
-async def pending_key(ctx: Context, inputs: Inputs, spec: pki.KeySpec) -> pki.PrivateKey:
+async def pending_key(ctx: Context, inputs: Inputs, spec: pki.KeySpec) -> PendingKey:
     """The key waiting for this certificate's order: reuse the persisted one, or make one.
 
     While an operation is in flight (an order may already be at SCM with the persisted key) the
     persisted key is reused even if ``spec.privateKey`` changed meanwhile: replacing it could
-    leave the adopted order without its key. A pending-key Secret someone else owns stops the
-    step (SpecError), it is never overwritten.
+    leave the adopted order without its key. A new key goes into the target Secret when there is
+    none yet (a first order), else into the pending-key Secret; one someone else owns stops the
+    step (SpecError), it is never overwritten. Both carry an ownerReference to the certificate,
+    so deleting the certificate mid-order leaves no key behind.
     """
     cert = inputs.cert
-    name = pending_key_secret_name(cert.metadata.name)
-    if inputs.pending_foreign:
-        raise SpecError(
-            "metadata.name",
-            f"Secret {name!r} (where this certificate keeps its pending private key) exists and "
-            "is not managed by the operator; delete or rename that Secret",
-        )
     existing = inputs.pending
+    in_target = inputs.pending_in_target if existing is not None else inputs.secret is None
     if existing is not None:
         raw = existing.data.get("tls.key")
         try:
@@ -128,15 +152,40 @@ async def pending_key(ctx: Context, inputs: Inputs, spec: pki.KeySpec) -> pki.Pr
         except pki.PkiError:
             key = None  # unreadable: replaced below (no order can use a key nobody can read)
         if key is not None and (inputs.in_flight or pki.key_spec_of(key) == spec):
-            return key
+            return PendingKey(key, in_target)
+    name = cert.spec.secret_name if in_target else pending_key_secret_name(cert.metadata.name)
+    if inputs.pending_foreign and not in_target:
+        raise SpecError(
+            "metadata.name",
+            f"Secret {name!r} (where this certificate keeps its pending private key) exists and "
+            "is not managed by the operator; delete or rename that Secret",
+        )
     key = await asyncio.to_thread(pki.generate_private_key, spec)
-    data = {"tls.key": pki.private_key_to_pem(key, "PKCS8")}
     ensure_leading(ctx)  # a process that lost the Lease makes no key
+    version = await _persist(
+        ctx,
+        inputs,
+        pki.private_key_to_pem(key, "PKCS8"),
+        in_target=in_target,
+        version=existing.resource_version if existing else None,
+    )
+    return PendingKey(key, in_target, version if in_target else None)
+
+
+async def _persist(
+    ctx: Context, inputs: Inputs, key_pem: bytes, *, in_target: bool, version: str | None
+) -> str:
+    """Write a pending key (PKCS#8 PEM) where it waits; the Secret's new resourceVersion."""
+    cert = inputs.cert
+    name = cert.spec.secret_name if in_target else pending_key_secret_name(cert.metadata.name)
+    data = {"tls.key": key_pem}
+    if in_target:
+        data["tls.crt"] = b""  # required by the type; the certificate fills it
     ctx.written[(inputs.namespace, name)] = data_digest(data)  # before: its event may come first
-    await ctx.kube.write_secret(
+    return await ctx.kube.write_secret(
         inputs.namespace,
         name,
-        type="Opaque",
+        type="kubernetes.io/tls" if in_target else "Opaque",
         data=data,
         labels={
             LABEL_MANAGED_BY: MANAGED_BY,
@@ -145,9 +194,28 @@ async def pending_key(ctx: Context, inputs: Inputs, spec: pki.KeySpec) -> pki.Pr
         },
         annotations={},
         owner=owner_of(cert),
-        resource_version=existing.resource_version if existing else None,
+        resource_version=version,
     )
-    return key
+
+
+async def clear_target(ctx: Context, inputs: Inputs, known: KeyMaterial | None) -> None:
+    """SCM did not issue at once: a key waiting in the target Secret moves to the pending-key
+    Secret (written first, so the key is never absent), and the target Secret is deleted.
+    Kept where it is when someone else holds the pending-key name."""
+    cert = inputs.cert
+    moved_now = known is not None and known.pending_in_target and known.key is not None
+    target = inputs.secret
+    if not moved_now and not (target is not None and holds_pending_key(target, cert.metadata.name)):
+        return
+    if inputs.pending is None or inputs.pending_in_target:  # no pending-key Secret yet
+        if inputs.pending_foreign:
+            return
+        raw = inputs.pending.data.get("tls.key") if inputs.pending is not None else None
+        if not raw:
+            assert known is not None and known.key is not None
+            raw = pki.private_key_to_pem(known.key, "PKCS8")
+        await _persist(ctx, inputs, raw, in_target=False, version=None)
+    await ctx.kube.delete_secret(inputs.namespace, cert.spec.secret_name)
 
 
 async def key_for(

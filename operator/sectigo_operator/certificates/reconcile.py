@@ -48,7 +48,9 @@ async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: in
         await deletion.delete(ctx, inputs, kind, emit, retry)
         return
     w.resource_version = await deletion.ensure_finalizer(ctx, cert) or w.resource_version
-    stored = inspect(inputs.secret if inputs.secret_is_ours else None, w.status.fingerprint)
+    # A target Secret holding only a first order's key holds no certificate: as if absent.
+    holds_certificate = inputs.secret_is_ours and not inputs.pending_in_target
+    stored = inspect(inputs.secret if holds_certificate else None, w.status.fingerprint)
     certificate_only = cert.spec.import_ is not None and cert.spec.private_key_secret_ref is None
     ready = ready_verdict(stored, w.status, cert.spec.secret_name, inputs.now, certificate_only)
     w.usable = ready
@@ -134,7 +136,7 @@ def _facts(
         status=w.status,
         generation=inputs.cert.metadata.generation,
         secret_name=spec.secret_name,
-        secret_exists=secret is not None,
+        secret_exists=secret is not None and not inputs.pending_in_target,
         secret_is_ours=inputs.secret_is_ours,
         secret=stored,
         secret_labels=dict(secret.labels) if secret else {},
@@ -321,7 +323,8 @@ class Step:
     async def _drop_stray_key(self) -> None:
         """A pending key left behind (the process died between the Secret write and the
         delete) is a second copy of a private key: remove it once nothing is in flight."""
-        if self.inputs.pending is not None and not self.inputs.in_flight:
+        inputs = self.inputs
+        if inputs.pending is not None and not inputs.pending_in_target and not inputs.in_flight:
             await self.ctx.kube.delete_secret(
                 self.w.namespace, pending_key_secret_name(self.w.name)
             )
