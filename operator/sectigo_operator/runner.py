@@ -51,6 +51,15 @@ class RunOptions:
     leader_election: LeaderElection | None = None
 
 
+class RoutineLines(logging.Filter):
+    """Lines that repeat for every certificate and say nothing the status and Events do not:
+    Kopf's "Handler 'managed-secret' succeeded." for each Secret event (two per issuance, the
+    operator's own writes), shown only with ``--verbose``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Handler 'managed-secret' succeeded")
+
+
 def configure_logging(verbose: bool, log_format: LogFormat) -> None:
     formats = {
         "plain": kopf.LogFormat.PLAIN,
@@ -58,6 +67,11 @@ def configure_logging(verbose: bool, log_format: LogFormat) -> None:
         "json": kopf.LogFormat.JSON,
     }
     kopf.configure(verbose=verbose, debug=verbose, log_format=formats[log_format])
+    if not verbose:
+        # httpx logs every request at INFO (two per issuance); SCM errors are logged by the
+        # operator with SCM's code and description, and reach status and Events.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("kopf.objects").addFilter(RoutineLines())
 
 
 def run(options: RunOptions) -> int:
