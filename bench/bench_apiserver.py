@@ -34,12 +34,11 @@ from typing import Any
 
 import kubernetes
 import yaml
+from bench_issuance import GROUP, NS, PLURAL, VERSION, certificate
 
 from sectigo_operator import controlplane
 
 ROOT = Path(__file__).resolve().parents[1]
-GROUP, VERSION, PLURAL = "sectigo-operator.io", "v1alpha1", "sectigocertificates"
-NS = "bench"
 LABELS = {"app.kubernetes.io/managed-by": "sectigo-operator"}
 
 
@@ -70,21 +69,6 @@ def crds(directory: Path, no_cel: bool) -> Path:
             doc = strip_cel(doc)
         (directory / path.name).write_text(yaml.safe_dump(doc))
     return directory
-
-
-def certificate(i: int) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "SectigoCertificate",
-        "metadata": {"name": f"cert-{i:05d}", "namespace": NS},
-        "spec": {
-            "configRef": {"name": "scm"},
-            "certificateType": "ssl",
-            "secretName": f"cert-{i:05d}-tls",
-            "commonName": f"host{i}.bench.example.com",
-            "privateKey": {"algorithm": "ECDSA", "size": 256},
-        },
-    }
 
 
 def conditions(ready: bool, reason: str, message: str) -> list[dict[str, Any]]:
@@ -265,7 +249,7 @@ def main() -> None:
             (
                 "create certificate",
                 lambda i: custom.create_namespaced_custom_object(
-                    GROUP, VERSION, NS, PLURAL, certificate(i)
+                    GROUP, VERSION, NS, PLURAL, certificate(i, "ecdsa")
                 ),
             ),
             ("get Secret (missing)", missing),

@@ -89,7 +89,7 @@ async def delete(ctx: Context, inputs: Inputs, kind: OrderKind, emit: Emit, atte
         emit("Warning", REASON_ABANDONED, f"revocation skipped ({ANNOTATION_SKIP_REVOKE})")
     if inputs.secret_is_ours:
         await ctx.kube.delete_secret(ns, spec.secret_name)
-    if inputs.pending is not None and not inputs.pending_in_target:
+    if inputs.has_pending_key_secret:
         await ctx.kube.delete_secret(ns, pending_key_secret_name(meta.name))
     others = [f for f in meta.finalizers or [] if f != FINALIZER]
     await ctx.kube.set_finalizers(PLURAL, ns, meta.name, others, meta.resource_version or "")

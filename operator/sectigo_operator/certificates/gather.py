@@ -112,6 +112,11 @@ class Inputs:
         )
 
     @property
+    def has_pending_key_secret(self) -> bool:
+        """Our ``<certificate>-sectigo-pending-key`` Secret exists (delete it once done)."""
+        return self.pending is not None and not self.pending_in_target
+
+    @property
     def secret_is_ours(self) -> bool:
         return self.secret is not None and is_managed_by(self.secret, self.cert.metadata.name)
 

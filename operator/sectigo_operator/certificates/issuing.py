@@ -249,7 +249,8 @@ async def store(
     (unless it waited in the target Secret, which the certificate has just replaced)."""
     spec, status, cert = inputs.cert.spec, w.status, inputs.cert
     info = pki.cert_info(chain.leaf)
-    await write(ctx, w, inputs, chain, key, emit, known.target_version if known else None)
+    waiting = known.waiting if known is not None else None
+    await write(ctx, w, inputs, chain, key, emit, waiting.version if waiting else None)
     window = spec.effective_renewal(entry.spec).expiry_window_days if entry else 30
     # A request present at issuance is answered by it: none is acted on again afterwards.
     if spec.renew_request is not None:
@@ -283,8 +284,7 @@ async def store(
     message = (
         f"certificate {status.cert_unique_id} issued and stored in Secret {spec.secret_name!r}"
     )
-    separate = inputs.pending is not None and not inputs.pending_in_target
-    if separate or (known is not None and known.pending and not known.pending_in_target):
+    if inputs.has_pending_key_secret or (waiting is not None and not waiting.in_target):
         await ctx.kube.delete_secret(inputs.namespace, pending_key_secret_name(cert.metadata.name))
     emit("Normal", policies.REASON_ISSUED, message)
 

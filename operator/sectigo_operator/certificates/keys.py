@@ -31,6 +31,17 @@ from .status import ensure_leading
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """Where a pending key waits."""
+
+    in_target: bool
+    """In the target Secret (a first order: nothing to delete once the certificate is stored),
+    not in the pending-key Secret."""
+    version: str | None = None
+    """The target Secret's resourceVersion when this step wrote the key into it (else None)."""
+
+
+@dataclass(frozen=True)
 class KeyMaterial:
     """The key and CSR of an order."""
 
@@ -39,23 +50,8 @@ class KeyMaterial:
     key_spec: pki.KeySpec
     csr_info: pki.CsrInfo | None = None
     """Set when the user supplied the CSR: its names override the spec's."""
-    pending: bool = False
-    """The key is a pending key of ours (persisted before the order)."""
-    pending_in_target: bool = False
-    """It waits in the target Secret (nothing to delete once the certificate is stored)."""
-    target_version: str | None = None
-    """The target Secret's resourceVersion when this step wrote the key into it."""
-
-
-@dataclass(frozen=True)
-class PendingKey:
-    """A pending key and where it waits."""
-
-    key: pki.PrivateKey
-    in_target: bool
-    """In the target Secret (a first order), not in the pending-key Secret."""
-    version: str | None = None
-    """The target Secret's resourceVersion when this step wrote it (else None)."""
+    waiting: Waiting | None = None
+    """Where the key waits when it is a pending key of ours (persisted before the order)."""
 
 
 def owner_of(cert: SectigoCertificate) -> dict[str, Any]:
@@ -117,22 +113,16 @@ async def material(
         pki.check_csr_request(plan.csr_request)  # before a key is made and persisted
     except pki.InvalidCsr as exc:
         raise SpecError("spec", f"the CSR cannot be built: {exc}") from None
-    if key is not None:
-        csr_pem = await asyncio.to_thread(pki.build_csr, key, plan.csr_request)
-        return KeyMaterial(key, csr_pem, pki.key_spec_of(key))
-    waiting = await pending_key(ctx, inputs, plan.key_spec)
-    csr_pem = await asyncio.to_thread(pki.build_csr, waiting.key, plan.csr_request)
-    return KeyMaterial(
-        waiting.key,
-        csr_pem,
-        pki.key_spec_of(waiting.key),
-        pending=True,
-        pending_in_target=waiting.in_target,
-        target_version=waiting.version,
-    )
+    waiting = None
+    if key is None:
+        key, waiting = await pending_key(ctx, inputs, plan.key_spec)
+    csr_pem = await asyncio.to_thread(pki.build_csr, key, plan.csr_request)
+    return KeyMaterial(key, csr_pem, pki.key_spec_of(key), waiting=waiting)
 
 
-async def pending_key(ctx: Context, inputs: Inputs, spec: pki.KeySpec) -> PendingKey:
+async def pending_key(
+    ctx: Context, inputs: Inputs, spec: pki.KeySpec
+) -> tuple[pki.PrivateKey, Waiting]:
     """The key waiting for this certificate's order: reuse the persisted one, or make one.
 
     While an operation is in flight (an order may already be at SCM with the persisted key) the
@@ -152,7 +142,7 @@ async def pending_key(ctx: Context, inputs: Inputs, spec: pki.KeySpec) -> Pendin
         except pki.PkiError:
             key = None  # unreadable: replaced below (no order can use a key nobody can read)
         if key is not None and (inputs.in_flight or pki.key_spec_of(key) == spec):
-            return PendingKey(key, in_target)
+            return key, Waiting(in_target)
     name = cert.spec.secret_name if in_target else pending_key_secret_name(cert.metadata.name)
     if inputs.pending_foreign and not in_target:
         raise SpecError(
@@ -169,7 +159,7 @@ async def pending_key(ctx: Context, inputs: Inputs, spec: pki.KeySpec) -> Pendin
         in_target=in_target,
         version=existing.resource_version if existing else None,
     )
-    return PendingKey(key, in_target, version if in_target else None)
+    return key, Waiting(in_target, version if in_target else None)
 
 
 async def _persist(
@@ -201,19 +191,18 @@ async def _persist(
 async def clear_target(ctx: Context, inputs: Inputs, known: KeyMaterial | None) -> None:
     """SCM did not issue at once: a key waiting in the target Secret moves to the pending-key
     Secret (written first, so the key is never absent), and the target Secret is deleted.
-    Kept where it is when someone else holds the pending-key name."""
+    Kept where it is when someone else holds the pending-key name, or no key is at hand."""
     cert = inputs.cert
-    moved_now = known is not None and known.pending_in_target and known.key is not None
     target = inputs.secret
-    if not moved_now and not (target is not None and holds_pending_key(target, cert.metadata.name)):
+    if known is not None and known.key is not None and known.waiting and known.waiting.in_target:
+        raw = pki.private_key_to_pem(known.key, "PKCS8")  # written or reused by this step
+    elif target is not None and holds_pending_key(target, cert.metadata.name):
+        raw = target.data.get("tls.key", b"")
+    else:
         return
-    if inputs.pending is None or inputs.pending_in_target:  # no pending-key Secret yet
-        if inputs.pending_foreign:
+    if not inputs.has_pending_key_secret:
+        if inputs.pending_foreign or not raw:
             return
-        raw = inputs.pending.data.get("tls.key") if inputs.pending is not None else None
-        if not raw:
-            assert known is not None and known.key is not None
-            raw = pki.private_key_to_pem(known.key, "PKCS8")
         await _persist(ctx, inputs, raw, in_target=False, version=None)
     await ctx.kube.delete_secret(inputs.namespace, cert.spec.secret_name)
 

@@ -323,8 +323,7 @@ class Step:
     async def _drop_stray_key(self) -> None:
         """A pending key left behind (the process died between the Secret write and the
         delete) is a second copy of a private key: remove it once nothing is in flight."""
-        inputs = self.inputs
-        if inputs.pending is not None and not inputs.pending_in_target and not inputs.in_flight:
+        if self.inputs.has_pending_key_secret and not self.inputs.in_flight:
             await self.ctx.kube.delete_secret(
                 self.w.namespace, pending_key_secret_name(self.w.name)
             )
