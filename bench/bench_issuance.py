@@ -9,7 +9,8 @@ them become Ready (recording the time each Ready=True is seen), and reports:
 - create-to-Ready p50 and p95;
 - the operator's peak RSS (``VmHWM``);
 - Kubernetes API writes per certificate (the apiserver's ``apiserver_request_total`` for create,
-  update, patch and delete, minus the benchmark's own N creates);
+  update, patch and delete, minus the benchmark's own N creates); on stderr each request kind
+  per certificate, reads (GET, LIST) included;
 - SCM calls per certificate (the sandbox's per-endpoint counters).
 
 Run: ``python bench/bench_issuance.py [--count N] [--key ecdsa|rsa|both] [--write-docs]``
@@ -42,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GROUP, VERSION, PLURAL = "sectigo-operator.io", "v1alpha1", "sectigocertificates"
 NS = "bench"
 WRITE_VERBS = ("CREATE", "UPDATE", "PATCH", "DELETE", "POST", "PUT")
+READ_VERBS = ("GET", "LIST")
 
 
 @dataclass
@@ -57,14 +59,17 @@ class Result:
     scm_calls_per_cert: float
 
 
-def apiserver_writes(plane: controlplane.ControlPlane) -> dict[str, int]:
-    """The apiserver's write requests so far, by "VERB resource[/subresource]"."""
+def apiserver_writes(
+    plane: controlplane.ControlPlane, verbs: tuple[str, ...] = WRITE_VERBS
+) -> dict[str, int]:
+    """The apiserver's requests so far with one of ``verbs`` (writes unless told), by "VERB
+    resource[/subresource]"."""
     text = plane.kubectl("get", "--raw", "/metrics").stdout
     counts: dict[str, int] = {}
     for line in text.splitlines():
         if line.startswith("apiserver_request_total{"):
             verb = re.search(r'verb="([A-Z]+)"', line)
-            if verb and verb.group(1) in WRITE_VERBS:
+            if verb and verb.group(1) in verbs:
                 resource = re.search(r'resource="([^"]*)"', line)
                 sub = re.search(r'subresource="([^"]+)"', line)
                 name = (resource.group(1) if resource else "?") + (
@@ -183,7 +188,7 @@ def run(count: int, key: str, workdir: Path) -> Result:
             api = kubernetes.client.ApiClient(config)
             custom = kubernetes.client.CustomObjectsApi(api)
             scm_before = httpx.get(f"{url}/sandbox-admin/counters").json()
-            writes_before = apiserver_writes(plane)
+            writes_before = apiserver_writes(plane, WRITE_VERBS + READ_VERBS)
 
             ready_at: dict[str, float] = {}
             created_at: dict[str, float] = {}
@@ -222,7 +227,7 @@ def run(count: int, key: str, workdir: Path) -> Result:
             done.set()
             if len(ready_at) < count:
                 raise RuntimeError(f"only {len(ready_at)}/{count} Ready; see operator-{key}.log")
-            writes_after = apiserver_writes(plane)
+            writes_after = apiserver_writes(plane, WRITE_VERBS + READ_VERBS)
             if os.environ.get("BENCH_DUMP"):
                 sys.stderr.write(
                     plane.kubectl(
@@ -251,10 +256,16 @@ def run(count: int, key: str, workdir: Path) -> Result:
         p50=statistics.median(latencies),
         p95=latencies[int(0.95 * (len(latencies) - 1))],
         peak_rss_mib=rss,
-        api_writes_per_cert=(sum(writes_after.values()) - sum(writes_before.values()) - count)
+        api_writes_per_cert=(
+            _sum(writes_after, WRITE_VERBS) - _sum(writes_before, WRITE_VERBS) - count
+        )
         / count,
         scm_calls_per_cert=scm_calls / count,
     )
+
+
+def _sum(counts: dict[str, int], verbs: tuple[str, ...]) -> int:
+    return sum(n for what, n in counts.items() if what.split(" ", 1)[0] in verbs)
 
 
 def _total_calls(counters: dict[str, Any]) -> int:

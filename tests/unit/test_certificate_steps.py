@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import kopf
 import pytest
 
 from sectigo_operator import pki
@@ -750,3 +751,97 @@ async def test_a_restart_runs_the_full_step_for_a_stray_key_or_a_due_renewal(
     renewal = datetime.fromisoformat(body["status"]["renewalTime"])
     ctx.now = lambda: renewal + timedelta(seconds=1)
     assert not resume_settled(ctx, body, watched, pending_key=False)
+
+
+def _counting(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> CountingKube:
+    """Reads counted, the start-up list done, Events dropped (no Kopf context here)."""
+    monkeypatch.setattr(certificate_handlers, "_emitter", lambda body: lambda *_: None)
+    kube = CountingKube()
+    kube.secrets.update(ctx.kube.secrets)  # type: ignore[attr-defined]
+    ctx.kube = kube
+    ctx.secrets_listed = True  # the start-up list ran: the watch's index is complete
+    return kube
+
+
+async def test_a_new_certificates_first_step_reads_none_of_its_secrets(
+    ctx: Context, shared_sandbox_scm: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing has acted on it and the Secret watch knows neither of its Secrets: the step
+    orders and stores without reading them (same writes as with the reads)."""
+    kube = _counting(ctx, monkeypatch)
+    kube.objects[("sectigocertificates", "fresh")] = cert_body("fresh", commonName="fresh.com")
+    await certificate_handlers.run(ctx, NS, "fresh", None)
+    assert kube.reads == 1  # the certificate itself (no body was at hand)
+    assert kube.writes == ["secret fresh-tls", "status fresh", "secret fresh-tls", "status fresh"]
+    assert kube.objects[("sectigocertificates", "fresh")]["status"]["state"] == "Issued"
+    kube.reads = 0  # a second step is not the first: it reads both
+    await certificate_handlers.run(ctx, NS, "fresh", None)
+    assert kube.reads == 3
+
+
+@pytest.mark.parametrize("first", [False, True], ids=["not the first step", "first step"])
+async def test_a_first_step_reads_the_secrets_the_watch_knows_of(
+    ctx: Context, first: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kube = _counting(ctx, monkeypatch)
+    kube.objects[("sectigocertificates", "known")] = cert_body("known", commonName="known.com")
+    if first:
+        ctx.secrets[(NS, "known-tls")] = WatchedSecret("known", "0" * 64)
+    else:
+        ctx.versions[(NS, "known")] = "0"
+    await certificate_handlers.run(ctx, NS, "known", None)
+    assert kube.reads == 3
+
+
+async def test_a_foreign_secret_the_watch_does_not_see_stops_the_first_step_before_scm(
+    ctx: Context, shared_sandbox_scm: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The create of the target Secret fails with 409 before anything is ordered; the step
+    after it reads the Secret and waits for it, naming it."""
+    kube = _counting(ctx, monkeypatch)
+    foreign = SecretData("theirs-tls", NS, "Opaque", {"x": b"1"}, resource_version="7")
+    kube.secrets["theirs-tls"] = foreign
+    kube.objects[("sectigocertificates", "theirs")] = cert_body("theirs", commonName="t.com")
+    enrolls = scm_calls(shared_sandbox_scm).get("POST /api/ssl/v1/enroll", 0)
+    await certificate_handlers.run(ctx, NS, "theirs", None)
+    assert kube.writes == [] and kube.secrets["theirs-tls"] is foreign
+    assert "status" not in kube.objects[("sectigocertificates", "theirs")]
+    assert ctx.woken[(NS, "theirs")] is not None  # type: ignore[attr-defined]
+    await certificate_handlers.wake(ctx, NS, "theirs")
+    status = kube.objects[("sectigocertificates", "theirs")]["status"]
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False" and "theirs-tls" in ready["message"]
+    assert kube.secrets["theirs-tls"] is foreign
+    assert scm_calls(shared_sandbox_scm).get("POST /api/ssl/v1/enroll", 0) == enrolls
+
+
+async def test_a_certificate_waiting_for_a_slot_keeps_its_body_and_is_not_read_again(
+    ctx: Context, shared_sandbox_scm: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst: Kopf delivers the body while every slot is taken; the certificate waits as a
+    scheduler entry holding that body (without managed fields), and its step reads nothing."""
+    kube = _counting(ctx, monkeypatch)
+    raw = cert_body("queued", commonName="queued.com")
+    kube.objects[("sectigocertificates", "queued")] = copy.deepcopy(raw)
+    raw["metadata"]["managedFields"] = [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]
+    monkeypatch.setattr(certificate_handlers, "_semaphore", asyncio.Semaphore(0))
+    memo = kopf.Memo(context=ctx)
+    await certificate_handlers.on_change(kopf.Body(raw), memo, kopf.Reason.CREATE)
+    assert ctx.woken[(NS, "queued")] is not None  # type: ignore[attr-defined]
+    assert "managedFields" not in ctx.held[(NS, "queued")]["metadata"]
+    monkeypatch.setattr(certificate_handlers, "_semaphore", asyncio.Semaphore(1))
+    await certificate_handlers.wake(ctx, NS, "queued")
+    assert kube.reads == 0 and not ctx.held
+    assert kube.objects[("sectigocertificates", "queued")]["status"]["state"] == "Issued"
+
+
+async def test_a_held_body_older_than_this_process_knows_is_read_again(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kube = _counting(ctx, monkeypatch)
+    kube.objects[("sectigocertificates", "moved")] = cert_body("moved", commonName="moved.com")
+    ctx.held[(NS, "moved")] = cert_body("moved", commonName="moved.com")
+    ctx.versions[(NS, "moved")] = "5"  # this process wrote it since (version 0 is held)
+    kube.objects[("sectigocertificates", "moved")]["metadata"]["resourceVersion"] = "5"
+    await certificate_handlers.wake(ctx, NS, "moved")
+    assert kube.reads == 3 and not ctx.held  # the object, then both Secrets (not the first)

@@ -108,9 +108,15 @@ class Context:
     (namespace, name): a body Kopf delivers at another version may predate our own writes (Kopf
     queues every watch event, and the first ones of a new certificate come before its first
     status write), so the step reads the object again instead of acting on it."""
+    held: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
+    """Bodies Kopf delivered for certificates that wait for a step slot, by (namespace, name), at
+    most ``handlers.certificate.HELD_BODIES`` of them (metadata.managedFields left out): the step
+    uses the body instead of reading the object again while it is still the newest version this
+    process knows of (``versions``)."""
     secrets: dict[tuple[str, str], WatchedSecret] = field(default_factory=dict)
     """Every managed Secret (target and pending key) by (namespace, name), from the start-up
-    list and then the Secret watch; used only to judge a resumed certificate (``settled``)."""
+    list and then the Secret watch; used to judge a resumed certificate (``settled``) and to spare
+    a new certificate's first step its Secret reads (``gather.nothing_to_read``)."""
     secrets_listed: bool = False
     """``secrets`` was filled at start-up (else a resumed certificate gets the full step)."""
     unconfirmed: set[tuple[str, str]] = field(default_factory=set)

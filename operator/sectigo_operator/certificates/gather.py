@@ -1,7 +1,9 @@
 """All reads of one certificate step, done once, into a frozen input object.
 
 ``gather`` reads the target Secret, our pending-key Secret, the Secrets the spec references (key,
-CSR, keystore passwords), the config entry and the SectigoProfile, and takes ``now`` once. The
+CSR, keystore passwords), the config entry and the SectigoProfile, and takes ``now`` once. A new
+certificate's first step reads neither of its own Secrets when the Secret watch knows neither
+(``nothing_to_read``). The
 rest of the step decides and acts on this snapshot; nothing else in the package reads the cluster
 (writes go through the status writer and ``issuing``/``keys``).
 """
@@ -135,13 +137,40 @@ async def _reference(
     return Reference(value=value)
 
 
-async def gather(ctx: Context, body: Mapping[str, Any]) -> Inputs:
-    """Read everything the step needs, once."""
+def nothing_to_read(ctx: Context, cert: SectigoCertificate, first: bool) -> bool:
+    """Whether this step may take the target and pending-key Secrets as absent without reading
+    them: a certificate no operator has acted on yet (no status), seen for the first time by
+    this process, whose first write is the create of the target Secret holding a key generated
+    for it, before any SCM call (no key, CSR or import of the user's), while the Secret watch
+    knows no managed Secret by either name (``Context.secrets``, complete since the start-up
+    list). A Secret the watch does not know of (someone else's, or ours not delivered yet) makes
+    that create fail with 409 before anything is ordered; the next step is not the first and
+    reads both."""
+    spec, ns = cert.spec, cert.metadata.namespace or ""
+    return (
+        first
+        and ctx.secrets_listed
+        and cert.status is None
+        and cert.metadata.deletion_timestamp is None
+        and spec.import_ is None
+        and spec.private_key_secret_ref is None
+        and spec.csr is None
+        and spec.csr_secret_ref is None
+        and (ns, spec.secret_name) not in ctx.secrets
+        and (ns, pending_key_secret_name(cert.metadata.name)) not in ctx.secrets
+    )
+
+
+async def gather(ctx: Context, body: Mapping[str, Any], *, first: bool = False) -> Inputs:
+    """Read everything the step needs, once (``first``: this process has not stepped the
+    certificate before; see ``nothing_to_read``)."""
     cert = SectigoCertificate.from_body(body)
     spec, ns, name = cert.spec, cert.metadata.namespace or "", cert.metadata.name
     now = ctx.now()
-    secret = await ctx.kube.get_secret(ns, spec.secret_name)
-    pending = await ctx.kube.get_secret(ns, pending_key_secret_name(name))
+    secret = pending = None
+    if not nothing_to_read(ctx, cert, first):
+        secret = await ctx.kube.get_secret(ns, spec.secret_name)
+        pending = await ctx.kube.get_secret(ns, pending_key_secret_name(name))
     foreign = pending is not None and not is_managed_by(pending, name)
     if foreign:
         pending = None

@@ -34,13 +34,16 @@ from .status import StatusWriter, Verdict, stall
 from .trigger import decide, key_gone
 
 
-async def reconcile(ctx: Context, body: Mapping[str, Any], emit: Emit, retry: int = 0) -> None:
+async def reconcile(
+    ctx: Context, body: Mapping[str, Any], emit: Emit, retry: int = 0, *, first: bool = False
+) -> None:
     """Take the certificate one step further; raise RetryLater or Stalled, or return when done.
 
     ``retry`` counts the consecutive RetryLater outcomes so far (Kopf's ``retry``); waits for a
-    config, a profile or a Secret back off with it.
+    config, a profile or a Secret back off with it. ``first``: this process has not stepped the
+    certificate before (``gather.nothing_to_read``).
     """
-    inputs = await gather(ctx, body)
+    inputs = await gather(ctx, body, first=first)
     cert = inputs.cert
     w = StatusWriter(ctx.kube, cert, inputs.now)
     kind = kind_of(cert.spec)

@@ -35,6 +35,9 @@ CONFLICT_RETRY = 1.0
 """Seconds before a step refused by the fence (409) looks again."""
 UNEXPECTED_RETRY = 60.0
 """Seconds before a step that failed unexpectedly is tried again."""
+HELD_BODIES = 1024
+"""At most this many certificates waiting for a step slot keep the body Kopf delivered (a few KiB
+each), so their step need not read the object again; beyond it, the step reads it."""
 logger = logging.getLogger(__name__)
 _locks: dict[tuple[str, str], asyncio.Lock] = {}
 
@@ -88,12 +91,15 @@ async def _step(
         # The certificate's lock first, then a slot: a step never waits for a lock while it
         # holds a slot (no deadlock), and steps get slots in the order they asked (FIFO).
         async with lock, _slots(ctx.settings.step_concurrency):
+            held = ctx.held.pop(key, None)
+            body = held if body is None else body
             if body is None or not _current(ctx, key, body):
                 body = await ctx.kube.get_object(PLURAL, namespace, name)
                 if body is None:
                     return
+            first = key not in ctx.versions
             ctx.versions[key] = (body.get("metadata") or {}).get("resourceVersion") or ""
-            await reconcile(ctx, body, _emitter(body), retry)
+            await reconcile(ctx, body, _emitter(body), retry, first=first)
     finally:
         _release(namespace, name, lock)
 
@@ -116,7 +122,12 @@ async def on_change(body: kopf.Body, memo: kopf.Memo, reason: str, **_: Any) -> 
     if _slots(ctx.settings.step_concurrency).locked():
         # Every slot is taken or promised: wait as a scheduler entry (a few bytes, in arrival
         # order) rather than as a Kopf handler holding the object's body; the step reads the
-        # object when its turn comes. A burst of 10,000 keeps memory flat this way.
+        # object when its turn comes (the first HELD_BODIES keep their body, without managed
+        # fields: no read). A burst of 10,000 keeps memory flat this way.
+        key = (namespace, name)
+        if key in ctx.held or len(ctx.held) < HELD_BODIES:
+            meta = {k: v for k, v in body.metadata.items() if k != "managedFields"}
+            ctx.held[key] = {**body, "metadata": meta}
         ctx.wake(namespace, name, ctx.now())
         return
     try:
@@ -138,7 +149,9 @@ def on_deletion(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A certificate with a deletion policy is being deleted: run it (Kopf runs no update
     handler for an object being deleted; the finalizer is ours, not Kopf's)."""
     ctx: Context = memo.context
-    ctx.wake(body.metadata.namespace or "", body.metadata.name or "", ctx.now())
+    namespace, name = body.metadata.namespace or "", body.metadata.name or ""
+    ctx.held.pop((namespace, name), None)  # from before the deletion: the step reads it
+    ctx.wake(namespace, name, ctx.now())
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, id="certificate-forget", optional=True)
@@ -148,6 +161,7 @@ async def on_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     namespace, name = body.metadata.namespace or "", body.metadata.name or ""
     ctx.wake(namespace, name, None)
     ctx.versions.pop((namespace, name), None)
+    ctx.held.pop((namespace, name), None)
     ctx.retries.pop((namespace, name), None)
     metrics.forget_certificate(namespace, name)
 
