@@ -9,7 +9,7 @@ import pytest
 from kopf._cogs.structs import references
 
 from sectigo_operator.handlers import secret
-from sectigo_operator.handlers.lifecycle import QuietRetries, tune
+from sectigo_operator.handlers.lifecycle import ObservedGenerationDiffBase, QuietRetries, tune
 from sectigo_operator.models import GROUP, VERSION
 from sectigo_operator.settings import LABEL_MANAGED_BY, MANAGED_BY, OperatorSettings
 
@@ -57,3 +57,52 @@ def test_only_managed_secrets_are_listed_and_watched() -> None:
     ours = _resource(GROUP, VERSION, "sectigocertificates")
     assert settings.watching.label_selectors.collect(ours) == []
     assert settings.watching.chunk_size == (OperatorSettings.from_env({}).list_chunk_size or None)
+
+
+def _certificate_body() -> dict[str, object]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "SectigoCertificate",
+        "metadata": {
+            "name": "web",
+            "namespace": "team",
+            "generation": 3,
+            "resourceVersion": "42",
+            "uid": "u-1",
+            "labels": {"team": "a"},
+            "annotations": {
+                "note": "kept",
+                "kubectl.kubernetes.io/last-applied-configuration": "{}",
+                "sectigo-operator.io/last-handled-configuration": "{}",
+                "kopf.zalando.org/last-handled-configuration": "{}",
+            },
+            "ownerReferences": [{"kind": "App", "name": "x", "uid": "o", "apiVersion": "v1"}],
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+            "finalizers": ["sectigo-operator.io/deletion"],
+        },
+        "spec": {"commonName": "web.example.com", "dnsNames": ["a", "b"]},
+        "status": {"observedGeneration": 3, "history": [{"status": "Issued"}]},
+    }
+
+
+@pytest.mark.parametrize(
+    "extra_fields",
+    [None, [("spec",)], ["status.state"], [("metadata", "finalizers")]],
+    ids=["none", "spec", "a status field", "a metadata field"],
+)
+def test_a_certificates_essence_is_kopfs_without_copying_the_whole_body(
+    extra_fields: list[kopf.FieldSpec] | None,
+) -> None:
+    """The slim build gives exactly Kopf's essence (so Kopf's change detection is unchanged)."""
+    ours = ObservedGenerationDiffBase(
+        prefix="sectigo-operator.io", key="last-handled-configuration"
+    )
+    kopfs = kopf.AnnotationsDiffBaseStorage(
+        prefix="sectigo-operator.io", key="last-handled-configuration"
+    )
+    body = kopf.Body(_certificate_body())  # type: ignore[arg-type]
+    expected = kopfs.build(body=body, extra_fields=extra_fields)
+    assert ours.build(body=body, extra_fields=extra_fields) == expected
+    assert "status" not in expected or extra_fields == ["status.state"]
+    # a handled certificate: its last-handled essence is the one Kopf builds now (no diff)
+    assert ours.fetch(body=body) == kopfs.build(body=body)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -48,6 +49,34 @@ class ObservedGenerationDiffBase(kopf.AnnotationsDiffBaseStorage):
     def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
         if body.get("kind") != "SectigoCertificate":
             super().store(body=body, patch=patch, essence=essence)
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None
+    ) -> kopf.BodyEssence:
+        """Kopf deep-copies the whole body (status and managed fields included) and then keeps
+        only spec, labels, annotations and the handlers' fields; it does so twice per watch
+        event of a certificate. The same essence from only the parts it is made of."""
+        if body.get("kind") == "SectigoCertificate":
+            body = kopf.Body(_essential_parts(body, extra_fields or ()))
+        return super().build(body=body, extra_fields=extra_fields)
+
+
+def _essential_parts(body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec]) -> kopf.RawBody:
+    """``body`` without what ``DiffBaseStorage.build`` throws away: of the top-level stanzas
+    only spec and those of the handlers' fields; of metadata, what it keeps (labels,
+    annotations) and what its annotation keys are formed from (ownerReferences), unless a
+    handler's field is in metadata."""
+    tops = {"apiVersion", "kind", "spec"}
+    for path in extra_fields:
+        if path:
+            tops.add(path.split(".", 1)[0] if isinstance(path, str) else path[0])
+    parts: dict[str, Any] = {k: v for k, v in body.items() if k in tops}
+    meta = body.get("metadata") or {}
+    if "metadata" not in tops:
+        keep = ("labels", "annotations", "ownerReferences")
+        meta = {k: v for k, v in meta.items() if k in keep}
+    parts["metadata"] = meta
+    return cast(kopf.RawBody, parts)
 
 
 class UnmarkedProgressStorage(kopf.AnnotationsProgressStorage):
