@@ -161,6 +161,15 @@ def test_one_works_the_other_waits_then_takes_over_and_metrics_tell(
     assert sent == 2
     assert metric(active.port, "pending_orders") == 0
     assert metric(active.port, "leader") == 1 and metric(standby.port, "leader") == 0
+    # a deleted certificate's series go (the default policy puts no finalizer on it)
+    cluster.kubectl("delete", CERT, "ha-b", "-n", namespace)
+    gone = {"namespace": namespace, "name": "ha-b", "config": "scm"}
+    wait_for(
+        lambda: metric(active.port, "certificate_expiry_timestamp_seconds", gone) is None,
+        timeout=30,
+        what="the deleted certificate's series removed",
+    )
+    assert metric(active.port, "certificate_expiry_timestamp_seconds", labels) is not None
 
     # the active replica dies: the standby takes over within the lease time
     active.op.kill()

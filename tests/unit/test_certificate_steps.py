@@ -845,3 +845,88 @@ async def test_a_held_body_older_than_this_process_knows_is_read_again(
     kube.objects[("sectigocertificates", "moved")]["metadata"]["resourceVersion"] = "5"
     await certificate_handlers.wake(ctx, NS, "moved")
     assert kube.reads == 3 and not ctx.held  # the object, then both Secrets (not the first)
+
+
+async def test_a_pending_key_name_the_first_step_did_not_read_keeps_the_key_in_the_target(
+    ctx: Context, shared_sandbox_scm: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SCM does not issue at once, and someone else's Secret has the pending-key name (unread:
+    the watch does not see it): the key stays in the target Secret, the order is recorded, and
+    it is collected once approved, ordered once."""
+    kube = _counting(ctx, monkeypatch)
+    foreign = SecretData(
+        "slow-sectigo-pending-key", NS, "Opaque", {"x": b"1"}, resource_version="3"
+    )
+    kube.secrets[foreign.name] = foreign
+    key = ("sectigocertificates", "slow")
+    kube.objects[key] = cert_body("slow", commonName="slow.example.com", certType=52)
+    enrolls = scm_calls(shared_sandbox_scm).get("POST /api/ssl/v1/enroll", 0)
+    await certificate_handlers.run(ctx, NS, "slow", None)
+    status = kube.objects[key]["status"]
+    assert status["sslId"] and status["enrollment"]["placed"] is True
+    assert kube.secrets["slow-tls"].labels[LABEL_PENDING_KEY] == "true"  # the key, kept
+    assert kube.secrets[foreign.name] is foreign and (NS, foreign.name) not in ctx.written
+    shared_sandbox_scm.approve(status["sslId"])
+    await certificate_handlers.wake(ctx, NS, "slow")
+    assert kube.objects[key]["status"]["state"] == "Issued"
+    data = kube.secrets["slow-tls"].data
+    leaf = pki.order_chain(pki.parse_pem_chain(data["tls.crt"])).leaf
+    assert pki.cert_matches_key(leaf, pki.load_private_key(data["tls.key"]))
+    assert kube.secrets[foreign.name] is foreign
+    assert scm_calls(shared_sandbox_scm).get("POST /api/ssl/v1/enroll", 0) == enrolls + 1
+
+
+def _raw(name: str, uid: str, **extra: Any) -> dict[str, Any]:
+    body = cert_body(name, commonName=f"{name}.com")
+    body["metadata"]["uid"] = uid
+    body.update(extra)
+    return body
+
+
+async def test_a_deleted_certificate_is_forgotten_without_a_finalizer(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleted while it waited for a slot (default policy, no finalizer): its held body, its
+    wake-up and what the process knew of it go, so no step acts on it."""
+    monkeypatch.setattr(certificate_handlers, "_semaphore", asyncio.Semaphore(0))
+    memo = kopf.Memo(context=ctx)
+    raw = _raw("bye", "uid-1")
+    await certificate_handlers.on_change(kopf.Body(raw), memo, kopf.Reason.CREATE)
+    key = (NS, "bye")
+    ctx.versions[key], ctx.retries[key] = "9", 2
+    assert key in ctx.held and ctx.woken[key] is not None  # type: ignore[attr-defined]
+    certificate_handlers.on_gone(kopf.Body(raw), memo)
+    assert key not in ctx.held and ctx.woken[key] is None  # type: ignore[attr-defined]
+    assert key not in ctx.versions and key not in ctx.retries and key not in ctx.uids
+
+
+async def test_an_old_certificates_deletion_leaves_a_new_one_of_the_same_name_alone(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(certificate_handlers, "_semaphore", asyncio.Semaphore(0))
+    memo = kopf.Memo(context=ctx)
+    old, new = _raw("again", "uid-old"), _raw("again", "uid-new")
+    await certificate_handlers.on_change(kopf.Body(old), memo, kopf.Reason.CREATE)
+    await certificate_handlers.on_change(kopf.Body(new), memo, kopf.Reason.CREATE)
+    certificate_handlers.on_gone(kopf.Body(old), memo)  # handled after the new one's creation
+    key = (NS, "again")
+    assert ctx.held[key]["metadata"]["uid"] == "uid-new"
+    assert ctx.woken[key] is not None and ctx.uids[key] == "uid-new"  # type: ignore[attr-defined]
+
+
+async def test_only_a_new_certificate_waiting_for_a_slot_keeps_its_body(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A certificate with a status, or an import, is read when its turn comes (its first
+    SCM call may come before any fenced write); its body replaces no older one either."""
+    monkeypatch.setattr(certificate_handlers, "_semaphore", asyncio.Semaphore(0))
+    memo = kopf.Memo(context=ctx)
+    await certificate_handlers.on_change(kopf.Body(_raw("s", "u")), memo, kopf.Reason.CREATE)
+    assert (NS, "s") in ctx.held
+    with_status = _raw("s", "u", status={"state": "Enrolling"})
+    await certificate_handlers.on_change(kopf.Body(with_status), memo, kopf.Reason.RESUME)
+    assert (NS, "s") not in ctx.held
+    imported = _raw("i", "v")
+    imported["spec"]["import"] = {"sslId": 1}
+    await certificate_handlers.on_change(kopf.Body(imported), memo, kopf.Reason.CREATE)
+    assert (NS, "i") not in ctx.held

@@ -108,11 +108,15 @@ class Context:
     (namespace, name): a body Kopf delivers at another version may predate our own writes (Kopf
     queues every watch event, and the first ones of a new certificate come before its first
     status write), so the step reads the object again instead of acting on it."""
+    uids: dict[tuple[str, str], str] = field(default_factory=dict)
+    """The uid of the certificate each (namespace, name) belongs to, as Kopf last delivered it: the
+    deletion of an older certificate of the same name forgets nothing of the newer one."""
     held: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     """Bodies Kopf delivered for certificates that wait for a step slot, by (namespace, name), at
-    most ``handlers.certificate.HELD_BODIES`` of them (metadata.managedFields left out): the step
-    uses the body instead of reading the object again while it is still the newest version this
-    process knows of (``versions``)."""
+    most ``handlers.certificate.HELD_BODIES`` of them, only of new certificates (no status, no
+    import; metadata.managedFields left out): the step uses the body instead of reading the
+    object again while it is still the newest version this process knows of (``versions``); a
+    deletion drops it."""
     secrets: dict[tuple[str, str], WatchedSecret] = field(default_factory=dict)
     """Every managed Secret (target and pending key) by (namespace, name), from the start-up
     list and then the Secret watch; used to judge a resumed certificate (``settled``) and to spare

@@ -21,6 +21,7 @@ from typing import Any
 from cryptography import x509
 
 from .. import pki
+from ..k8s import KubeConflict
 from ..models import SectigoCertificate
 from ..policies import EnrollPlan, SpecError
 from ..settings import LABEL_CERTIFICATE, LABEL_MANAGED_BY, LABEL_PENDING_KEY, MANAGED_BY
@@ -171,21 +172,30 @@ async def _persist(
     data = {"tls.key": key_pem}
     if in_target:
         data["tls.crt"] = b""  # required by the type; the certificate fills it
-    ctx.written[(inputs.namespace, name)] = data_digest(data)  # before: its event may come first
-    return await ctx.kube.write_secret(
-        inputs.namespace,
-        name,
-        type="kubernetes.io/tls" if in_target else "Opaque",
-        data=data,
-        labels={
-            LABEL_MANAGED_BY: MANAGED_BY,
-            LABEL_CERTIFICATE: cert.metadata.name,
-            LABEL_PENDING_KEY: "true",
-        },
-        annotations={},
-        owner=owner_of(cert),
-        resource_version=version,
-    )
+    key = (inputs.namespace, name)
+    previous = ctx.written.get(key)
+    ctx.written[key] = data_digest(data)  # before: its event may come first
+    try:
+        return await ctx.kube.write_secret(
+            inputs.namespace,
+            name,
+            type="kubernetes.io/tls" if in_target else "Opaque",
+            data=data,
+            labels={
+                LABEL_MANAGED_BY: MANAGED_BY,
+                LABEL_CERTIFICATE: cert.metadata.name,
+                LABEL_PENDING_KEY: "true",
+            },
+            annotations={},
+            owner=owner_of(cert),
+            resource_version=version,
+        )
+    except BaseException:
+        if previous is None:
+            ctx.written.pop(key, None)
+        else:
+            ctx.written[key] = previous
+        raise
 
 
 async def clear_target(ctx: Context, inputs: Inputs, known: KeyMaterial | None) -> None:
@@ -203,7 +213,13 @@ async def clear_target(ctx: Context, inputs: Inputs, known: KeyMaterial | None) 
     if not inputs.has_pending_key_secret:
         if inputs.pending_foreign or not raw:
             return
-        await _persist(ctx, inputs, raw, in_target=False, version=None)
+        try:
+            await _persist(ctx, inputs, raw, in_target=False, version=None)
+        except KubeConflict:
+            # A Secret by that name this step did not read (a first step reads none when the
+            # watch knows none): the key stays where it is, as for someone else's Secret, and
+            # the order placed meanwhile is recorded by the rest of the step.
+            return
     await ctx.kube.delete_secret(inputs.namespace, cert.spec.secret_name)
 
 

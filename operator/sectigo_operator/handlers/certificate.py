@@ -110,6 +110,8 @@ async def _step(
 async def on_change(body: kopf.Body, memo: kopf.Memo, reason: str, **_: Any) -> None:
     ctx: Context = memo.context
     namespace, name = body.metadata.namespace or "", body.metadata.name or ""
+    key = (namespace, name)
+    ctx.uids[key] = body.metadata.uid or ""
     if reason == kopf.Reason.RESUME and ctx.secrets_listed:
         # A restart: a settled certificate is judged from what the operator knows of its
         # Secret without reading it: no read, no parse, no slot.
@@ -122,12 +124,8 @@ async def on_change(body: kopf.Body, memo: kopf.Memo, reason: str, **_: Any) -> 
     if _slots(ctx.settings.step_concurrency).locked():
         # Every slot is taken or promised: wait as a scheduler entry (a few bytes, in arrival
         # order) rather than as a Kopf handler holding the object's body; the step reads the
-        # object when its turn comes (the first HELD_BODIES keep their body, without managed
-        # fields: no read). A burst of 10,000 keeps memory flat this way.
-        key = (namespace, name)
-        if key in ctx.held or len(ctx.held) < HELD_BODIES:
-            meta = {k: v for k, v in body.metadata.items() if k != "managedFields"}
-            ctx.held[key] = {**body, "metadata": meta}
+        # object when its turn comes. A burst of 10,000 keeps memory flat this way.
+        _hold(ctx, key, body)
         ctx.wake(namespace, name, ctx.now())
         return
     try:
@@ -137,6 +135,18 @@ async def on_change(body: kopf.Body, memo: kopf.Memo, reason: str, **_: Any) -> 
         metrics.reconcile_error(REASON_UNEXPECTED)
         ctx.wake(namespace, name, ctx.now() + timedelta(seconds=UNEXPECTED_RETRY))
         raise
+
+
+def _hold(ctx: Context, key: tuple[str, str], body: kopf.Body) -> None:
+    """Keep the body of a waiting certificate (without managed fields) for its step, so that
+    the step need not read it: only for a new certificate (no status) whose first write is
+    fenced or owned by it (no import), and for at most HELD_BODIES certificates. Any other body
+    drops what was held: the step reads the object."""
+    if body.get("status") or body.spec.get("import") is not None:
+        ctx.held.pop(key, None)
+    elif key in ctx.held or len(ctx.held) < HELD_BODIES:
+        meta = {k: v for k, v in body.metadata.items() if k != "managedFields"}
+        ctx.held[key] = {**body, "metadata": meta}
 
 
 def _being_deleted(body: kopf.Body, **_: Any) -> bool:
@@ -154,15 +164,30 @@ def on_deletion(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     ctx.wake(namespace, name, ctx.now())
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL, id="certificate-forget", optional=True)
-async def on_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Forget a deleted certificate's wake-up (no finalizer: deletion never waits for us)."""
+def _gone(event: kopf.RawEvent, **_: Any) -> bool:
+    return event.get("type") == "DELETED"
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, id="certificate-forget", when=_gone)
+def on_gone(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A certificate left the cluster: forget its wake-up, what this process knew of it and its
+    metrics series. A Kopf ``on.delete`` handler would not do: without Kopf's own finalizer Kopf
+    runs none for an object that is already gone. Kopf handles each object in a worker of its
+    own, so the deletion of an old certificate can be handled after the creation of a new one
+    of the same name: then only the old one's held body goes."""
     ctx: Context = memo.context
     namespace, name = body.metadata.namespace or "", body.metadata.name or ""
+    key, uid = (namespace, name), body.metadata.uid or ""
+    held = ctx.held.get(key)
+    if held is not None and (held.get("metadata") or {}).get("uid") == uid:
+        del ctx.held[key]
+    if ctx.uids.get(key, uid) != uid:
+        return  # the name belongs to a newer certificate
+    ctx.uids.pop(key, None)
     ctx.wake(namespace, name, None)
-    ctx.versions.pop((namespace, name), None)
-    ctx.held.pop((namespace, name), None)
-    ctx.retries.pop((namespace, name), None)
+    ctx.versions.pop(key, None)
+    ctx.retries.pop(key, None)
+    ctx.orders.pop(key, None)
     metrics.forget_certificate(namespace, name)
 
 
