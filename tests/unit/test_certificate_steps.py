@@ -930,3 +930,30 @@ async def test_only_a_new_certificate_waiting_for_a_slot_keeps_its_body(
     imported["spec"]["import"] = {"sslId": 1}
     await certificate_handlers.on_change(kopf.Body(imported), memo, kopf.Reason.CREATE)
     assert (NS, "i") not in ctx.held
+
+
+async def test_a_spec_change_during_the_certificates_own_step_is_looked_at_at_once(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The only slot is taken by the certificate's own step when Kopf delivers a spec edit:
+    the edit waits as a scheduler entry, and the step, which ran on the older body, does not
+    replace that entry with its renewal time."""
+    kube = _counting(ctx, monkeypatch)
+    kube.objects[("sectigocertificates", "edit")] = cert_body("edit", commonName="edit.com")
+    monkeypatch.setattr(certificate_handlers, "_semaphore", asyncio.Semaphore(1))
+    real = certificate_handlers.reconcile
+    memo = kopf.Memo(context=ctx)
+
+    async def edited_meanwhile(*args: Any, **kwargs: Any) -> None:
+        newer = cert_body("edit", commonName="edit.com", dnsNames=["edit.com", "b.edit.com"])
+        newer["metadata"]["generation"] = 2
+        await certificate_handlers.on_change(kopf.Body(newer), memo, kopf.Reason.UPDATE)
+        await real(*args, **kwargs)
+
+    monkeypatch.setattr(certificate_handlers, "reconcile", edited_meanwhile)
+    before = datetime.now(UTC)
+    await certificate_handlers.run(ctx, NS, "edit", None)
+    status = kube.objects[("sectigocertificates", "edit")]["status"]
+    assert status["state"] == "Issued"  # the step finished on the older body
+    when = ctx.woken[(NS, "edit")]  # type: ignore[attr-defined]
+    assert when is not None and before <= when <= datetime.now(UTC)  # not its renewal time

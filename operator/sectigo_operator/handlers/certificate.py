@@ -91,6 +91,7 @@ async def _step(
         # The certificate's lock first, then a slot: a step never waits for a lock while it
         # holds a slot (no deadlock), and steps get slots in the order they asked (FIFO).
         async with lock, _slots(ctx.settings.step_concurrency):
+            ctx.changed.discard(key)  # this step reads the newest body delivered
             held = ctx.held.pop(key, None)
             body = held if body is None else body
             if body is None or not _current(ctx, key, body):
@@ -126,6 +127,7 @@ async def on_change(body: kopf.Body, memo: kopf.Memo, reason: str, **_: Any) -> 
         # order) rather than as a Kopf handler holding the object's body; the step reads the
         # object when its turn comes. A burst of 10,000 keeps memory flat this way.
         _hold(ctx, key, body)
+        ctx.changed.add(key)
         ctx.wake(namespace, name, ctx.now())
         return
     try:
@@ -184,6 +186,7 @@ def on_gone(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if ctx.uids.get(key, uid) != uid:
         return  # the name belongs to a newer certificate
     ctx.uids.pop(key, None)
+    ctx.changed.discard(key)
     ctx.wake(namespace, name, None)
     ctx.versions.pop(key, None)
     ctx.retries.pop(key, None)
@@ -225,3 +228,7 @@ async def run(ctx: Context, namespace: str, name: str, body: Mapping[str, Any] |
         delay = min(300.0, 2.0 ** min(retries[key], 8))
         logger.warning("certificate %s/%s: %s; retrying in %.0fs", namespace, name, exc, delay)
         ctx.wake(namespace, name, ctx.now() + timedelta(seconds=delay))
+    if key in ctx.changed:
+        # Kopf delivered a change while this step ran on an older body, and the step filed the
+        # certificate for later (its renewal, a retry): look at the change now instead.
+        ctx.wake(namespace, name, ctx.now())
