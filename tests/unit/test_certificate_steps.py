@@ -957,3 +957,49 @@ async def test_a_spec_change_during_the_certificates_own_step_is_looked_at_at_on
     assert status["state"] == "Issued"  # the step finished on the older body
     when = ctx.woken[(NS, "edit")]  # type: ignore[attr-defined]
     assert when is not None and before <= when <= datetime.now(UTC)  # not its renewal time
+
+
+def _with_status(b: dict[str, Any]) -> None:
+    b["status"] = {"state": "Enrolling"}
+
+
+def _being_deleted_now(b: dict[str, Any]) -> None:
+    b["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+
+
+def _user_key(b: dict[str, Any]) -> None:
+    b["spec"]["privateKeySecretRef"] = {"name": "k", "key": "tls.key"}
+
+
+def _user_csr(b: dict[str, Any]) -> None:
+    b["spec"]["csrSecretRef"] = {"name": "c", "key": "csr"}
+
+
+def _imported(b: dict[str, Any]) -> None:
+    b["spec"]["import"] = {"sslId": 1}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [_with_status, _being_deleted_now, _user_key, _user_csr, _imported],
+    ids=["has a status", "being deleted", "user key", "user CSR", "import"],
+)
+def test_a_first_step_reads_its_secrets_unless_its_first_write_is_the_keys_create(
+    ctx: Context, change: Any
+) -> None:
+    from sectigo_operator.certificates.gather import nothing_to_read
+    from sectigo_operator.models import SectigoCertificate
+
+    ctx.secrets_listed = True
+    plain = cert_body("plain", commonName="plain.com")
+    assert nothing_to_read(ctx, SectigoCertificate.from_body(plain), first=True)
+    assert not nothing_to_read(ctx, SectigoCertificate.from_body(plain), first=False)
+    ctx.secrets_listed = False  # the start-up list failed: the index may be incomplete
+    assert not nothing_to_read(ctx, SectigoCertificate.from_body(plain), first=True)
+    ctx.secrets_listed = True
+    ctx.secrets[(NS, "plain-sectigo-pending-key")] = WatchedSecret("plain", "0" * 64)
+    assert not nothing_to_read(ctx, SectigoCertificate.from_body(plain), first=True)
+    del ctx.secrets[(NS, "plain-sectigo-pending-key")]
+    changed = copy.deepcopy(plain)
+    change(changed)
+    assert not nothing_to_read(ctx, SectigoCertificate.from_body(changed), first=True)
