@@ -59,7 +59,7 @@ class Result:
     scm_calls_per_cert: float
 
 
-def apiserver_writes(
+def apiserver_requests(
     plane: controlplane.ControlPlane, verbs: tuple[str, ...] = WRITE_VERBS
 ) -> dict[str, int]:
     """The apiserver's requests so far with one of ``verbs`` (writes unless told), by "VERB
@@ -188,7 +188,7 @@ def run(count: int, key: str, workdir: Path) -> Result:
             api = kubernetes.client.ApiClient(config)
             custom = kubernetes.client.CustomObjectsApi(api)
             scm_before = httpx.get(f"{url}/sandbox-admin/counters").json()
-            writes_before = apiserver_writes(plane, WRITE_VERBS + READ_VERBS)
+            requests_before = apiserver_requests(plane, WRITE_VERBS + READ_VERBS)
 
             ready_at: dict[str, float] = {}
             created_at: dict[str, float] = {}
@@ -227,15 +227,15 @@ def run(count: int, key: str, workdir: Path) -> Result:
             done.set()
             if len(ready_at) < count:
                 raise RuntimeError(f"only {len(ready_at)}/{count} Ready; see operator-{key}.log")
-            writes_after = apiserver_writes(plane, WRITE_VERBS + READ_VERBS)
+            requests_after = apiserver_requests(plane, WRITE_VERBS + READ_VERBS)
             if os.environ.get("BENCH_DUMP"):
                 sys.stderr.write(
                     plane.kubectl(
                         "get", PLURAL, "-n", NS, "-o", "yaml", "--show-managed-fields"
                     ).stdout[:6000]
                 )
-            for what in sorted(writes_after):
-                added = writes_after[what] - writes_before.get(what, 0)
+            for what in sorted(requests_after):
+                added = requests_after[what] - requests_before.get(what, 0)
                 if added:
                     sys.stderr.write(f"  {what}: {added / count:.2f} per certificate\n")
             scm_after = httpx.get(f"{url}/sandbox-admin/counters").json()
@@ -257,7 +257,7 @@ def run(count: int, key: str, workdir: Path) -> Result:
         p95=latencies[int(0.95 * (len(latencies) - 1))],
         peak_rss_mib=rss,
         api_writes_per_cert=(
-            _sum(writes_after, WRITE_VERBS) - _sum(writes_before, WRITE_VERBS) - count
+            _sum(requests_after, WRITE_VERBS) - _sum(requests_before, WRITE_VERBS) - count
         )
         / count,
         scm_calls_per_cert=scm_calls / count,

@@ -895,7 +895,7 @@ async def test_a_deleted_certificate_is_forgotten_without_a_finalizer(
     key = (NS, "bye")
     ctx.versions[key], ctx.retries[key] = "9", 2
     assert key in ctx.held and ctx.woken[key] is not None  # type: ignore[attr-defined]
-    certificate_handlers.on_gone(kopf.Body(raw), memo)
+    certificate_handlers.on_deletion({"type": "DELETED"}, kopf.Body(raw), memo)
     assert key not in ctx.held and ctx.woken[key] is None  # type: ignore[attr-defined]
     assert key not in ctx.versions and key not in ctx.retries and key not in ctx.uids
 
@@ -908,7 +908,9 @@ async def test_an_old_certificates_deletion_leaves_a_new_one_of_the_same_name_al
     old, new = _raw("again", "uid-old"), _raw("again", "uid-new")
     await certificate_handlers.on_change(kopf.Body(old), memo, kopf.Reason.CREATE)
     await certificate_handlers.on_change(kopf.Body(new), memo, kopf.Reason.CREATE)
-    certificate_handlers.on_gone(kopf.Body(old), memo)  # handled after the new one's creation
+    certificate_handlers.on_deletion(
+        {"type": "DELETED"}, kopf.Body(old), memo
+    )  # handled after the new one's creation
     key = (NS, "again")
     assert ctx.held[key]["metadata"]["uid"] == "uid-new"
     assert ctx.woken[key] is not None and ctx.uids[key] == "uid-new"  # type: ignore[attr-defined]

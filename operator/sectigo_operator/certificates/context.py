@@ -8,7 +8,8 @@ again at a given time (its renewal time, its expiry).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -135,3 +136,19 @@ class Context:
     leading: Callable[[], bool] = field(default=_always)
     """False once this process may no longer act (it lost the leader Lease): checked right
     before every SCM call that places or revokes a certificate."""
+
+    @contextmanager
+    def writing(self, key: tuple[str, str], data: Mapping[str, bytes]) -> Iterator[str]:
+        """Around a Secret write of ``data``: its digest is in ``written`` before the request
+        (the watch event of the write may come before the answer), and what was there before
+        is put back if the write fails. Yields the digest."""
+        previous = self.written.get(key)
+        self.written[key] = digest = data_digest(data)
+        try:
+            yield digest
+        except BaseException:
+            if previous is None:
+                self.written.pop(key, None)
+            else:
+                self.written[key] = previous
+            raise

@@ -1,11 +1,10 @@
 """All reads of one certificate step, done once, into a frozen input object.
 
 ``gather`` reads the target Secret, our pending-key Secret, the Secrets the spec references (key,
-CSR, keystore passwords), the config entry and the SectigoProfile, and takes ``now`` once. A new
-certificate's first step reads neither of its own Secrets when the Secret watch knows neither
-(``nothing_to_read``). The
-rest of the step decides and acts on this snapshot; nothing else in the package reads the cluster
-(writes go through the status writer and ``issuing``/``keys``).
+CSR, keystore passwords), the config entry and the SectigoProfile, and takes ``now`` once (a new
+certificate's first step reads neither of its own Secrets when the Secret watch knows neither:
+``nothing_to_read``). The rest of the step decides and acts on this snapshot; nothing else in
+the package reads the cluster (writes go through the status writer and ``issuing``/``keys``).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from ..settings import (
     LABEL_MANAGED_BY,
     MANAGED_BY,
 )
-from .context import Context, Emit, data_digest
+from .context import Context, Emit
 from .gather import Inputs, Reference, pending_key_secret_name
 from .keys import KeyMaterial, clear_target, key_for
 from .kinds import OrderKind
@@ -149,39 +149,25 @@ async def write(
             # renewal with a new key) is written anew.
             await ctx.kube.delete_secret(inputs.namespace, spec.secret_name)
             version = None
-    key_ = (inputs.namespace, spec.secret_name)
-    previous = ctx.written.get(key_)
-    ctx.written[key_] = data_digest(data)  # before the write: its watch event may come first
     try:
-        await ctx.kube.write_secret(
-            inputs.namespace,
-            spec.secret_name,
-            type=secret_type,
-            data=data,
-            labels=labels,
-            annotations=annotations,
-            resource_version=version,
-        )
+        with ctx.writing((inputs.namespace, spec.secret_name), data) as digest:
+            await ctx.kube.write_secret(
+                inputs.namespace,
+                spec.secret_name,
+                type=secret_type,
+                data=data,
+                labels=labels,
+                annotations=annotations,
+                resource_version=version,
+            )
     except KubeConflict:
-        _restore(ctx, key_, previous)
         raise RetryLater(1.0, f"Secret {spec.secret_name!r} changed meanwhile") from None
     except KubeInvalid as exc:
-        _restore(ctx, key_, previous)
         message = (
             f"the API server refused Secret {spec.secret_name!r} (check spec.secretTemplate): {exc}"
         )
         await stall(w, emit, policies.REASON_INVALID_SPEC, message)
-    except BaseException:
-        _restore(ctx, key_, previous)
-        raise
-    w.status.secret_digest = ctx.written[key_]
-
-
-def _restore(ctx: Context, key: tuple[str, str], previous: str | None) -> None:
-    if previous is None:
-        ctx.written.pop(key, None)
-    else:
-        ctx.written[key] = previous
+    w.status.secret_digest = digest
 
 
 async def collect(

@@ -25,7 +25,7 @@ from ..k8s import KubeConflict
 from ..models import SectigoCertificate
 from ..policies import EnrollPlan, SpecError
 from ..settings import LABEL_CERTIFICATE, LABEL_MANAGED_BY, LABEL_PENDING_KEY, MANAGED_BY
-from .context import Context, data_digest
+from .context import Context
 from .gather import Inputs, holds_pending_key, pending_key_secret_name
 from .readiness import SecretState
 from .status import ensure_leading
@@ -172,10 +172,7 @@ async def _persist(
     data = {"tls.key": key_pem}
     if in_target:
         data["tls.crt"] = b""  # required by the type; the certificate fills it
-    key = (inputs.namespace, name)
-    previous = ctx.written.get(key)
-    ctx.written[key] = data_digest(data)  # before: its event may come first
-    try:
+    with ctx.writing((inputs.namespace, name), data):
         return await ctx.kube.write_secret(
             inputs.namespace,
             name,
@@ -190,12 +187,6 @@ async def _persist(
             owner=owner_of(cert),
             resource_version=version,
         )
-    except BaseException:
-        if previous is None:
-            ctx.written.pop(key, None)
-        else:
-            ctx.written[key] = previous
-        raise
 
 
 async def clear_target(ctx: Context, inputs: Inputs, known: KeyMaterial | None) -> None:

@@ -156,30 +156,31 @@ def _being_deleted(body: kopf.Body, **_: Any) -> bool:
     return bool(meta.get("deletionTimestamp")) and FINALIZER in (meta.get("finalizers") or [])
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL, id="certificate-deletion", when=_being_deleted)
-def on_deletion(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def _leaving(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> bool:
+    return event.get("type") == "DELETED" or _being_deleted(body)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, id="certificate-deletion", when=_leaving)
+def on_deletion(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """A certificate with a deletion policy is being deleted: run it (Kopf runs no update
-    handler for an object being deleted; the finalizer is ours, not Kopf's)."""
+    handler for an object being deleted; the finalizer is ours, not Kopf's). A certificate that
+    left the cluster is forgotten (``_forget``)."""
     ctx: Context = memo.context
     namespace, name = body.metadata.namespace or "", body.metadata.name or ""
+    if event.get("type") == "DELETED":
+        _forget(ctx, namespace, name, body.metadata.uid or "")
+        return
     ctx.held.pop((namespace, name), None)  # from before the deletion: the step reads it
     ctx.wake(namespace, name, ctx.now())
 
 
-def _gone(event: kopf.RawEvent, **_: Any) -> bool:
-    return event.get("type") == "DELETED"
-
-
-@kopf.on.event(GROUP, VERSION, PLURAL, id="certificate-forget", when=_gone)
-def on_gone(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """A certificate left the cluster: forget its wake-up, what this process knew of it and its
-    metrics series. A Kopf ``on.delete`` handler would not do: without Kopf's own finalizer Kopf
-    runs none for an object that is already gone. Kopf handles each object in a worker of its
-    own, so the deletion of an old certificate can be handled after the creation of a new one
-    of the same name: then only the old one's held body goes."""
-    ctx: Context = memo.context
-    namespace, name = body.metadata.namespace or "", body.metadata.name or ""
-    key, uid = (namespace, name), body.metadata.uid or ""
+def _forget(ctx: Context, namespace: str, name: str, uid: str) -> None:
+    """Forget a certificate that left the cluster: its wake-up, what this process knew of it
+    and its metrics series. A Kopf ``on.delete`` handler would not do: without Kopf's own
+    finalizer Kopf runs none for an object that is already gone. Kopf handles each object in a
+    worker of its own, so the deletion of an old certificate can be handled after the creation
+    of a new one of the same name: then only the old one's held body goes."""
+    key = (namespace, name)
     held = ctx.held.get(key)
     if held is not None and (held.get("metadata") or {}).get("uid") == uid:
         del ctx.held[key]
