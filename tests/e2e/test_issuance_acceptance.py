@@ -412,16 +412,17 @@ def test_sigkill_between_enroll_and_status_write_adopts_the_order(
     scm_setup: Any,
     operator_factory: Any,
 ) -> None:
-    """The operator dies after SCM committed its order and before it wrote the id to status.
+    """The operator dies after SCM committed its order and before it wrote anything to status.
 
     Deterministic: the sandbox holds the enroll request for 3 s before handling it (a
     ``latency`` fault). Once the request has reached the sandbox, the test freezes the operator
     (SIGSTOP; its connection stays open), waits until the sandbox has committed the order and sent
-    the answer into the frozen process's socket, checks that status has the marker but no order
-    id, and then SIGKILLs it: the answer is never read. (Killing while the request is held would
+    the answer into the frozen process's socket, checks that the certificate's Secret holds the
+    key and the marker (a first order persists both in that Secret's create) and status nothing,
+    and then SIGKILLs it: the answer is never read. (Killing while the request is held would
     not do: the sandbox drops a request whose client went away before it commits anything.) A new
-    operator finds the marker in status, finds the order at SCM by it, adopts it and collects it
-    with the key it persisted before enrolling.
+    operator finds the marker on the Secret, finds the order at SCM by it, adopts it and
+    collects it with the key it persisted before enrolling.
     """
     sandbox_scm.inject_fault("latency", "/api/ssl/v1/enroll", method="POST", latency_seconds=3.0)
     scm_setup()
@@ -438,12 +439,12 @@ def test_sigkill_between_enroll_and_status_write_adopts_the_order(
             timeout=30,
             what="the sandbox to commit the order",
         )
-        before = get(cluster, namespace, CERT, "killed")["status"]
+        before = get(cluster, namespace, CERT, "killed").get("status") or {}
+        annotations = get(cluster, namespace, "secret", "killed-tls")["metadata"]["annotations"]
     finally:
         operator.kill()
-    assert before["state"] == "Enrolling"
-    assert before["enrollment"]["marker"] in orders[0]["comments"]
-    assert "sslId" not in before
+    assert "enrollment" not in before and "sslId" not in before
+    assert annotations["sectigo-operator.io/enrollment-marker"] in orders[0]["comments"]
     # a first order's key waits in the certificate's own Secret, with no certificate yet
     waiting = secret_data(cluster, namespace, "killed-tls")
     assert waiting["tls.crt"] == b""

@@ -26,7 +26,12 @@ from sectigo_operator.handlers import certificate as certificate_handlers
 from sectigo_operator.k8s import KubeConflict, SecretData
 from sectigo_operator.models import ConfigSpec
 from sectigo_operator.sandbox.testing import SandboxHandle
-from sectigo_operator.settings import LABEL_CERTIFICATE, LABEL_PENDING_KEY, OperatorSettings
+from sectigo_operator.settings import (
+    ANNOTATION_ENROLLMENT_MARKER,
+    LABEL_CERTIFICATE,
+    LABEL_PENDING_KEY,
+    OperatorSettings,
+)
 
 NS = "team"
 
@@ -185,23 +190,46 @@ async def step(ctx: Context, name: str) -> None:
     await reconcile(ctx, body, lambda *_: None)
 
 
+def orders_placed(sandbox: SandboxHandle) -> int:
+    """Enroll, renew and replace calls the sandbox answered so far."""
+    return sum(
+        n
+        for call, n in scm_calls(sandbox).items()
+        if call.startswith("POST") and any(w in call for w in ("enroll", "renew", "replace"))
+    )
+
+
 async def test_a_step_on_a_stale_version_places_no_order(
     ctx: Context, shared_sandbox_scm: SandboxHandle
 ) -> None:
-    """The fence: the marker write carries the version the step read; when another process
-    wrote meanwhile, the write is refused and SCM is not called."""
+    """The fence. A first order: of two steps acting on the same view of a new certificate only
+    one orders, because the Secret holding its key and marker is created, never overwritten (a
+    step that reads it finds the order by that marker, and its status write is refused). Any
+    later operation: the marker's status write carries the version the step read."""
     kube: FakeKube = ctx.kube  # type: ignore[assignment]
     obj = kube.objects[("sectigocertificates", "fenced")] = cert_body("fenced", commonName="f.com")
     stale = await kube.get_object("sectigocertificates", NS, "fenced")
     assert stale is not None
+    await step(ctx, "fenced")  # another process ordered and issued it meanwhile
+    issued = copy.deepcopy(kube.secrets["fenced-tls"])
+    ordered = orders_placed(shared_sandbox_scm)
+    ctx.secrets_listed = True  # and this process's Secret watch has not seen its Secret yet
+    with pytest.raises(KubeConflict):  # reads nothing: the create of the key's Secret fails
+        await reconcile(ctx, copy.deepcopy(stale), lambda *_: None, first=True)
+    with pytest.raises(KubeConflict):  # reads the Secret: finds the order, the write is refused
+        await reconcile(ctx, copy.deepcopy(stale), lambda *_: None)
+    assert orders_placed(shared_sandbox_scm) == ordered
+    assert kube.secrets["fenced-tls"] == issued
+
+    obj["spec"]["renewRequest"] = {"id": "r1"}
+    obj["metadata"]["generation"] = 2
+    stale = await kube.get_object("sectigocertificates", NS, "fenced")
+    assert stale is not None
     kube._bump(obj)  # someone else wrote
-    calls = scm_calls(shared_sandbox_scm)
     with pytest.raises(KubeConflict):
         await reconcile(ctx, stale, lambda *_: None)
-    assert scm_calls(shared_sandbox_scm).get("POST /api/ssl/v1/enroll") == calls.get(
-        "POST /api/ssl/v1/enroll"
-    )
-    assert "status" not in kube.objects[("sectigocertificates", "fenced")]
+    assert orders_placed(shared_sandbox_scm) == ordered
+    assert obj["status"]["state"] == "Issued"
 
 
 async def test_a_process_that_is_not_leading_places_no_order(
@@ -232,10 +260,14 @@ async def test_first_issuance_writes_and_then_a_step_changes_nothing(
     kube: FakeKube = ctx.kube  # type: ignore[assignment]
     kube.objects[("sectigocertificates", "web")] = cert_body("web", commonName="web.example.com")
     await step(ctx, "web")
-    # the key in the target Secret, the marker, the certificate over the key, then the order id
+    # the key and the marker in the target Secret, the certificate over the key, then the order
     # and Issued in one status write: nothing to delete, the key never in two Secrets
-    assert kube.writes == ["secret web-tls", "status web", "secret web-tls", "status web"]
+    assert kube.writes == ["secret web-tls", "secret web-tls", "status web"]
     assert "web-sectigo-pending-key" not in kube.secrets
+    status = kube.objects[("sectigocertificates", "web")]["status"]
+    marker = status["enrollment"]["marker"]
+    assert marker == "k8s:uid-web:0" and status["enrollment"]["placed"] is True
+    assert kube.secrets["web-tls"].annotations[ANNOTATION_ENROLLMENT_MARKER] == marker
     assert kube.owners["web-tls"] is None  # the ownerReference of the waiting key is dropped
     assert LABEL_PENDING_KEY not in kube.secrets["web-tls"].labels
     data = kube.secrets["web-tls"].data
@@ -414,14 +446,16 @@ class Died(Exception):
     """The process died at this write (it was not made)."""
 
 
-@pytest.mark.parametrize("dies_at", [1, 2, 3, 4])
+@pytest.mark.parametrize("dies_at", [1, 2, 3])
 async def test_a_first_order_that_dies_at_any_write_keeps_its_key_and_orders_once(
     ctx: Context, shared_sandbox_scm: SandboxHandle, dies_at: int
 ) -> None:
-    """A first order's key waits in the target Secret (labelled pending, owned by the
-    certificate for garbage collection). Whichever write the process dies at (the key, the
-    marker, the certificate, the Issued status), the next step finishes with one order and the
-    key persisted first, leaves no pending label, owner or second copy, and nothing to delete."""
+    """A first order's key waits in the target Secret with the order's marker (labelled
+    pending, owned by the certificate for garbage collection). Whichever write the process dies
+    at (the key and marker, the certificate, the Issued status: the last two after SCM was
+    called), the next step finds the order by the marker on the Secret and finishes with one
+    order and the key persisted first, leaves no pending label, owner or second copy, and
+    nothing to delete."""
     kube: FakeKube = ctx.kube  # type: ignore[assignment]
     name, cn = f"die{dies_at}", f"die{dies_at}.example.com"
     kube.objects[("sectigocertificates", name)] = cert_body(name, commonName=cn)
@@ -440,6 +474,8 @@ async def test_a_first_order_that_dies_at_any_write_keeps_its_key_and_orders_onc
                 assert kube.secrets[f"{name}-tls"].labels[LABEL_PENDING_KEY] == "true"
                 assert kube.secrets[f"{name}-tls"].data["tls.crt"] == b""
                 assert (kube.owners[f"{name}-tls"] or {}).get("uid") == f"uid-{name}"
+                marker = kube.secrets[f"{name}-tls"].annotations[ANNOTATION_ENROLLMENT_MARKER]
+                assert marker == f"k8s:uid-{name}:0"
             return result
 
         return call
@@ -594,28 +630,29 @@ async def test_a_stale_watch_event_after_issuance_is_read_again_and_changes_noth
     assert (NS, "late") not in ctx.retries
 
 
-async def test_a_step_refused_by_the_fence_is_filed_again_and_cleans_up_after_itself(
+async def test_a_step_refused_by_the_fence_is_filed_again_and_orders_nothing(
     ctx: Context, shared_sandbox_scm: SandboxHandle
 ) -> None:
     """A process that never saw the certificate acts on a stale body (another process issued it
-    meanwhile): the fence refuses its status write, and the scheduler, not Kopf, looks again
-    (Kopf would drop the retry of an object that looks handled); that fresh step removes the
-    pending key the refused step made and orders nothing."""
+    meanwhile): it finds the order by the marker on the Secret, the fence refuses its status
+    write, and the scheduler, not Kopf, looks again (Kopf would drop the retry of an object that
+    looks handled); that fresh step changes nothing. No key is made, nothing is ordered."""
     kube: FakeKube = ctx.kube  # type: ignore[assignment]
     kube.objects[("sectigocertificates", "other")] = cert_body("other", commonName="other.com")
     stale = await kube.get_object("sectigocertificates", NS, "other")
     assert stale is not None
     await step(ctx, "other")  # "the other process"
+    issued = copy.deepcopy(kube.secrets["other-tls"])
     ctx.versions.clear()  # this process has seen nothing of it
-    enrolls = scm_calls(shared_sandbox_scm).get("POST /api/ssl/v1/enroll", 0)
+    ordered = orders_placed(shared_sandbox_scm)
+    kube.writes.clear()
     before = datetime.now(UTC)
     await certificate_handlers.run(ctx, NS, "other", stale)
-    assert "other-sectigo-pending-key" in kube.secrets  # made before the refused marker write
     when = ctx.woken[(NS, "other")]  # type: ignore[attr-defined]
     assert when is not None and before < when <= datetime.now(UTC) + timedelta(seconds=1)
     await certificate_handlers.wake(ctx, NS, "other")
-    assert "other-sectigo-pending-key" not in kube.secrets
-    assert scm_calls(shared_sandbox_scm).get("POST /api/ssl/v1/enroll", 0) == enrolls
+    assert kube.writes == [] and kube.secrets["other-tls"] == issued
+    assert orders_placed(shared_sandbox_scm) == ordered
     assert kube.objects[("sectigocertificates", "other")]["status"]["state"] == "Issued"
 
 
@@ -772,7 +809,7 @@ async def test_a_new_certificates_first_step_reads_none_of_its_secrets(
     kube.objects[("sectigocertificates", "fresh")] = cert_body("fresh", commonName="fresh.com")
     await certificate_handlers.run(ctx, NS, "fresh", None)
     assert kube.reads == 1  # the certificate itself (no body was at hand)
-    assert kube.writes == ["secret fresh-tls", "status fresh", "secret fresh-tls", "status fresh"]
+    assert kube.writes == ["secret fresh-tls", "secret fresh-tls", "status fresh"]
     assert kube.objects[("sectigocertificates", "fresh")]["status"]["state"] == "Issued"
     kube.reads = 0  # a second step is not the first: it reads both
     await certificate_handlers.run(ctx, NS, "fresh", None)
@@ -935,30 +972,41 @@ async def test_only_a_new_certificate_waiting_for_a_slot_keeps_its_body(
 
 
 async def test_a_spec_change_during_the_certificates_own_step_is_looked_at_at_once(
-    ctx: Context, monkeypatch: pytest.MonkeyPatch
+    ctx: Context, shared_sandbox_scm: SandboxHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The only slot is taken by the certificate's own step when Kopf delivers a spec edit:
-    the edit waits as a scheduler entry, and the step, which ran on the older body, does not
-    replace that entry with its renewal time."""
+    """The only slot is taken by the certificate's own step when Kopf delivers a spec edit: the
+    step, on the older body, stops before it orders (its key and marker stay in the Secret),
+    and does not file the certificate for later: the next step, at once, orders once for the
+    edited spec."""
     kube = _counting(ctx, monkeypatch)
     kube.objects[("sectigocertificates", "edit")] = cert_body("edit", commonName="edit.com")
     monkeypatch.setattr(certificate_handlers, "_semaphore", asyncio.Semaphore(1))
     real = certificate_handlers.reconcile
     memo = kopf.Memo(context=ctx)
+    newer = cert_body("edit", commonName="edit.com", dnsNames=["edit.com", "b.edit.com"])
+    newer["metadata"]["generation"] = 2
 
     async def edited_meanwhile(*args: Any, **kwargs: Any) -> None:
-        newer = cert_body("edit", commonName="edit.com", dnsNames=["edit.com", "b.edit.com"])
-        newer["metadata"]["generation"] = 2
+        kube.objects[("sectigocertificates", "edit")] = copy.deepcopy(newer)
         await certificate_handlers.on_change(kopf.Body(newer), memo, kopf.Reason.UPDATE)
         await real(*args, **kwargs)
 
     monkeypatch.setattr(certificate_handlers, "reconcile", edited_meanwhile)
+    ordered = orders_placed(shared_sandbox_scm)
     before = datetime.now(UTC)
     await certificate_handlers.run(ctx, NS, "edit", None)
-    status = kube.objects[("sectigocertificates", "edit")]["status"]
-    assert status["state"] == "Issued"  # the step finished on the older body
+    assert "status" not in kube.objects[("sectigocertificates", "edit")]
+    assert orders_placed(shared_sandbox_scm) == ordered  # nothing for the older spec
+    assert kube.secrets["edit-tls"].annotations[ANNOTATION_ENROLLMENT_MARKER] == "k8s:uid-edit:0"
     when = ctx.woken[(NS, "edit")]  # type: ignore[attr-defined]
     assert when is not None and before <= when <= datetime.now(UTC)  # not its renewal time
+    monkeypatch.setattr(certificate_handlers, "reconcile", real)
+    await certificate_handlers.wake(ctx, NS, "edit")
+    status = kube.objects[("sectigocertificates", "edit")]["status"]
+    assert status["state"] == "Issued" and status["observedGeneration"] == 2
+    assert orders_placed(shared_sandbox_scm) == ordered + 1
+    leaf = pki.order_chain(pki.parse_pem_chain(kube.secrets["edit-tls"].data["tls.crt"])).leaf
+    assert "b.edit.com" in pki.cert_info(leaf).dns_names
 
 
 def _with_status(b: dict[str, Any]) -> None:
@@ -1005,3 +1053,61 @@ def test_a_first_step_reads_its_secrets_unless_its_first_write_is_the_keys_creat
     changed = copy.deepcopy(plain)
     change(changed)
     assert not nothing_to_read(ctx, SectigoCertificate.from_body(changed), first=True)
+
+
+async def test_a_profile_mismatch_stops_a_first_order_before_a_key_is_made(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """The first order's key and marker are written together, so the profile is checked before
+    the key is made: a spec SCM's profile cannot take leaves no key behind."""
+    from sectigo_operator.certificates import Stalled
+
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    kube.objects[("sectigocertificates", "longterm")] = cert_body(
+        "longterm", commonName="longterm.example.com", term=999
+    )
+    ordered = orders_placed(shared_sandbox_scm)
+    with pytest.raises(Stalled, match="999"):
+        await step(ctx, "longterm")
+    assert kube.writes == ["status longterm"] and "longterm-tls" not in kube.secrets
+    assert orders_placed(shared_sandbox_scm) == ordered
+
+
+def _secret_with_marker(name: str, marker: str, **labels: str) -> SecretData:
+    return SecretData(
+        f"{name}-tls",
+        NS,
+        "kubernetes.io/tls",
+        {"tls.key": b"k", "tls.crt": b""},
+        {
+            "app.kubernetes.io/managed-by": "sectigo-operator",
+            LABEL_CERTIFICATE: name,
+            **labels,
+        },
+        {ANNOTATION_ENROLLMENT_MARKER: marker},
+    )
+
+
+def test_only_this_certificates_first_marker_on_its_own_secret_resumes_an_order() -> None:
+    """``unrecorded_marker``: the marker of attempt 0 of this uid, on a Secret labelled as this
+    certificate's, while no status records an enrollment. Another uid's (a certificate of the
+    same name before it), someone else's Secret, or a status that records the enrollment (it
+    says more than the Secret) resume nothing."""
+    from sectigo_operator.certificates.gather import unrecorded_marker
+    from sectigo_operator.models import SectigoCertificate
+
+    cert = SectigoCertificate.from_body(cert_body("m", commonName="m.com"))
+    mine = _secret_with_marker("m", "k8s:uid-m:0")
+    assert unrecorded_marker(cert, None, mine) == "k8s:uid-m:0"
+    assert unrecorded_marker(cert, mine, None) == "k8s:uid-m:0"
+    assert unrecorded_marker(cert, _secret_with_marker("m", "k8s:uid-old:0")) is None
+    assert unrecorded_marker(cert, _secret_with_marker("m", "k8s:uid-m:1")) is None
+    theirs = _secret_with_marker("m", "k8s:uid-m:0")
+    theirs = SecretData(theirs.name, NS, theirs.type, theirs.data, {}, theirs.annotations)
+    assert unrecorded_marker(cert, theirs) is None
+    recorded = cert_body("m", commonName="m.com")
+    recorded["status"] = {"state": "Failed", "enrollment": {"marker": "", "attempt": 1}}
+    assert unrecorded_marker(SectigoCertificate.from_body(recorded), mine) is None
+    waiting = cert_body("m", commonName="m.com")
+    waiting["status"] = {"conditions": []}  # e.g. it waited for its config: no enrollment yet
+    assert unrecorded_marker(SectigoCertificate.from_body(waiting), mine) == "k8s:uid-m:0"

@@ -15,12 +15,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .. import policies
 from ..configs import ConfigEntry
 from ..k8s import SecretData
 from ..models import CertificateState, SectigoCertificate
 from ..models.certificate import OutputFormatType
 from ..models.profile import SectigoProfile
-from ..settings import LABEL_CERTIFICATE, LABEL_MANAGED_BY, LABEL_PENDING_KEY, MANAGED_BY
+from ..settings import (
+    ANNOTATION_ENROLLMENT_MARKER,
+    LABEL_CERTIFICATE,
+    LABEL_MANAGED_BY,
+    LABEL_PENDING_KEY,
+    MANAGED_BY,
+)
 from .context import Context
 from .outcomes import SecretMissing
 
@@ -99,6 +106,10 @@ class Inputs:
     """What the last SCM drift check of the config listed as revoked (None: not checked)."""
     pending_in_target: bool = False
     """``pending`` is the target Secret, still waiting for its first certificate."""
+    unrecorded_marker: str | None = None
+    """The marker of a first order that no status records yet, found on a Secret of ours (the
+    key's, or the certificate's that replaced it: ``first_order_marker``): the order may be at
+    SCM, so the step finds it by its marker before ordering."""
 
     @property
     def namespace(self) -> str:
@@ -108,7 +119,7 @@ class Inputs:
     def in_flight(self) -> bool:
         """An SCM operation is under way (placed or not)."""
         status = self.cert.status
-        return bool(
+        return self.unrecorded_marker is not None or bool(
             status and status.state in IN_FLIGHT and status.enrollment and status.enrollment.marker
         )
 
@@ -134,6 +145,31 @@ async def _reference(
     if not value:
         return Reference(missing=SecretMissing(field, f"Secret {name!r} has no key {key!r}"))
     return Reference(value=value)
+
+
+def first_order_marker(cert: SectigoCertificate) -> str:
+    """The marker of the certificate's first order (attempt 0): a pure function of its uid."""
+    return policies.marker_for(cert.metadata.uid or cert.metadata.name, 0)
+
+
+def unrecorded_marker(cert: SectigoCertificate, *secrets: SecretData | None) -> str | None:
+    """The first order's marker when no status records any enrollment and a Secret of ours
+    carries it (``ANNOTATION_ENROLLMENT_MARKER``): a first order's key and marker are persisted
+    in one write, the create of the target Secret, and status records them only with the
+    order's outcome. A marker of another uid (a certificate of the same name before) is not
+    this certificate's."""
+    status = cert.status
+    if status is not None and status.enrollment is not None:
+        return None
+    marker = first_order_marker(cert)
+    for secret in secrets:
+        if (
+            secret is not None
+            and is_managed_by(secret, cert.metadata.name)
+            and secret.annotations.get(ANNOTATION_ENROLLMENT_MARKER) == marker
+        ):
+            return marker
+    return None
 
 
 def nothing_to_read(ctx: Context, cert: SectigoCertificate, first: bool) -> bool:
@@ -203,6 +239,7 @@ async def gather(ctx: Context, body: Mapping[str, Any], *, first: bool = False) 
         pending=secret if in_target else pending,
         pending_foreign=foreign,
         pending_in_target=in_target,
+        unrecorded_marker=unrecorded_marker(cert, pending, secret),
         entry=entry,
         profile_id=profile_id,
         profile_problem=problem,

@@ -21,6 +21,7 @@ from ..scm import Issued, Pending, ScmError, ScmOrderFailedError
 from ..settings import (
     ANNOTATION_CERT_UNIQUE_ID,
     ANNOTATION_CN,
+    ANNOTATION_ENROLLMENT_MARKER,
     ANNOTATION_SCM_ID,
     ANNOTATION_SERIAL,
     LABEL_CERTIFICATE,
@@ -140,6 +141,9 @@ async def write(
         secret_payload, spec, w.status, chain, key, inputs.passwords, collect_format(inputs)
     )
     labels[LABEL_CERTIFICATE] = inputs.cert.metadata.name
+    marker = w.unwritten_marker
+    if marker is not None:  # a first order's, until the status write that follows records it
+        annotations[ANNOTATION_ENROLLMENT_MARKER] = marker
     ours = inputs.secret if inputs.secret_is_ours else None
     secret_type = "kubernetes.io/tls" if key is not None else CERTIFICATE_ONLY_TYPE
     if version is None and ours is not None:
@@ -196,8 +200,7 @@ async def collect(
     except ScmError as exc:
         await scm_failure(ctx, w, emit, exc, "collecting", ready)
     if isinstance(result, Pending):
-        await clear_target(ctx, inputs, known)
-        await _pending(ctx, w, result, entry, ready, emit)
+        await _pending(ctx, w, inputs, known, result, entry, ready, emit)
     assert isinstance(result, Issued)
     try:
         chain = pki.order_chain(pki.parse_pem_chain(result.material))
@@ -276,8 +279,17 @@ async def store(
 
 
 async def _pending(
-    ctx: Context, w: StatusWriter, result: Pending, entry: ConfigEntry, ready: Verdict, emit: Emit
+    ctx: Context,
+    w: StatusWriter,
+    inputs: Inputs,
+    known: KeyMaterial | None,
+    result: Pending,
+    entry: ConfigEntry,
+    ready: Verdict,
+    emit: Emit,
 ) -> None:
+    """Not issued yet: record the order (status first: a first order's marker may be only on
+    the Secret its key waits in), move a key out of the target Secret, say when to look again."""
     status = w.status
     loop_period, max_timeout = entry.spec.collect.loop_period, entry.spec.collect.max_timeout
     if result.status:
@@ -308,6 +320,7 @@ async def _pending(
         ready=ready if ready[0] else (False, reason, message), issuing=(True, reason, message)
     )
     await w.flush()
+    await clear_target(ctx, inputs, known)
     if w.placed_event is not None:
         emit("Normal", *w.placed_event)
         w.placed_event = None

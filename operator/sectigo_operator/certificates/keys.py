@@ -24,7 +24,13 @@ from .. import pki
 from ..k8s import KubeConflict
 from ..models import SectigoCertificate
 from ..policies import EnrollPlan, SpecError
-from ..settings import LABEL_CERTIFICATE, LABEL_MANAGED_BY, LABEL_PENDING_KEY, MANAGED_BY
+from ..settings import (
+    ANNOTATION_ENROLLMENT_MARKER,
+    LABEL_CERTIFICATE,
+    LABEL_MANAGED_BY,
+    LABEL_PENDING_KEY,
+    MANAGED_BY,
+)
 from .context import Context
 from .gather import Inputs, holds_pending_key, pending_key_secret_name
 from .readiness import SecretState
@@ -83,13 +89,20 @@ async def user_key(inputs: Inputs) -> pki.PrivateKey | None:
 
 
 async def material(
-    ctx: Context, inputs: Inputs, plan: EnrollPlan, *, new_key: bool, stored: SecretState
+    ctx: Context,
+    inputs: Inputs,
+    plan: EnrollPlan,
+    *,
+    new_key: bool,
+    stored: SecretState,
+    marker: str | None = None,
 ) -> KeyMaterial:
     """The key and CSR for an order, persisting a generated key before it is used.
 
     The user's key or CSR when the spec names them; else, with ``new_key`` False, the key in the
     target Secret (renewal or replacement without rotation); else our pending key (reused while
-    an operation is in flight, so an adopted order keeps its key).
+    an operation is in flight, so an adopted order keeps its key). ``marker``: a first order's,
+    persisted with a key made for the target Secret (``requests.Placer.start``).
     """
     spec = inputs.cert.spec
     key = await user_key(inputs)
@@ -116,13 +129,13 @@ async def material(
         raise SpecError("spec", f"the CSR cannot be built: {exc}") from None
     waiting = None
     if key is None:
-        key, waiting = await pending_key(ctx, inputs, plan.key_spec)
+        key, waiting = await pending_key(ctx, inputs, plan.key_spec, marker)
     csr_pem = await asyncio.to_thread(pki.build_csr, key, plan.csr_request)
     return KeyMaterial(key, csr_pem, pki.key_spec_of(key), waiting=waiting)
 
 
 async def pending_key(
-    ctx: Context, inputs: Inputs, spec: pki.KeySpec
+    ctx: Context, inputs: Inputs, spec: pki.KeySpec, marker: str | None = None
 ) -> tuple[pki.PrivateKey, Waiting]:
     """The key waiting for this certificate's order: reuse the persisted one, or make one.
 
@@ -131,7 +144,8 @@ async def pending_key(
     leave the adopted order without its key. A new key goes into the target Secret when there is
     none yet (a first order), else into the pending-key Secret; one someone else owns stops the
     step (SpecError), it is never overwritten. Both carry an ownerReference to the certificate,
-    so deleting the certificate mid-order leaves no key behind.
+    so deleting the certificate mid-order leaves no key behind. A new target Secret carries
+    ``marker`` (a first order's) as an annotation.
     """
     cert = inputs.cert
     existing = inputs.pending
@@ -159,14 +173,22 @@ async def pending_key(
         pki.private_key_to_pem(key, "PKCS8"),
         in_target=in_target,
         version=existing.resource_version if existing else None,
+        marker=marker if in_target else None,
     )
     return key, Waiting(in_target, version if in_target else None)
 
 
 async def _persist(
-    ctx: Context, inputs: Inputs, key_pem: bytes, *, in_target: bool, version: str | None
+    ctx: Context,
+    inputs: Inputs,
+    key_pem: bytes,
+    *,
+    in_target: bool,
+    version: str | None,
+    marker: str | None = None,
 ) -> str:
-    """Write a pending key (PKCS#8 PEM) where it waits; the Secret's new resourceVersion."""
+    """Write a pending key (PKCS#8 PEM) where it waits, with the marker of its order when status
+    does not record it; the Secret's new resourceVersion."""
     cert = inputs.cert
     name = cert.spec.secret_name if in_target else pending_key_secret_name(cert.metadata.name)
     data = {"tls.key": key_pem}
@@ -183,7 +205,7 @@ async def _persist(
                 LABEL_CERTIFICATE: cert.metadata.name,
                 LABEL_PENDING_KEY: "true",
             },
-            annotations={},
+            annotations={ANNOTATION_ENROLLMENT_MARKER: marker} if marker else {},
             owner=owner_of(cert),
             resource_version=version,
         )

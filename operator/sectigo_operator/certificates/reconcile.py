@@ -17,6 +17,8 @@ from ..models import (
     CertificateState,
     CertificateStatus,
     ConditionStatus,
+    Enrollment,
+    EnrollmentOperation,
     SectigoCertificate,
     find_condition,
 )
@@ -31,7 +33,7 @@ from .readiness import REASON_EXPIRED, SecretState, inspect, ready_verdict
 from .requests import Placer, placed
 from .settled import settled
 from .status import StatusWriter, Verdict, stall
-from .trigger import decide, key_gone
+from .trigger import NOT_ISSUED, decide, key_gone
 
 
 async def reconcile(
@@ -50,6 +52,8 @@ async def reconcile(
     if cert.metadata.deletion_timestamp is not None:
         await deletion.delete(ctx, inputs, kind, emit, retry)
         return
+    if inputs.unrecorded_marker is not None:
+        _resume_first_order(w, inputs.unrecorded_marker)
     w.resource_version = await deletion.ensure_finalizer(ctx, cert) or w.resource_version
     # A target Secret holding only a first order's key holds no certificate: as if absent.
     holds_certificate = inputs.secret_is_ours and not inputs.pending_in_target
@@ -68,6 +72,21 @@ async def reconcile(
     finally:
         ctx.versions[(w.namespace, w.name)] = w.resource_version
         _observe(w.namespace, w.name, w.config_name, w.status)
+
+
+def _resume_first_order(w: StatusWriter, marker: str) -> None:
+    """A first order's key (or certificate) is in a Secret of ours with its marker, and no
+    status records the order (the process died, or the status write failed, after the key was
+    persisted): the order is in flight from here, found at SCM by its marker or placed once."""
+    w.status.enrollment = Enrollment(
+        marker=marker,
+        started_at=w.now,
+        operation=EnrollmentOperation.ENROLL,
+        attempt=0,
+        placed=False,
+        reason=NOT_ISSUED,
+    )
+    w.record(CertificateState.ENROLLING, f"{NOT_ISSUED}; resuming the order of marker {marker}")
 
 
 def resume_settled(

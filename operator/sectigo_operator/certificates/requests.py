@@ -23,7 +23,7 @@ from ..policies import EnrollPlan, SpecError
 from ..scm import Issued, ScmAuthenticationError, ScmError, ScmPermanentError, ScmResponseLost
 from .context import Context, Emit
 from .decision import Action
-from .gather import Inputs
+from .gather import Inputs, first_order_marker
 from .keys import KeyMaterial, material
 from .kinds import OrderKind, OrderRef
 from .outcomes import RetryLater, SecretMissing
@@ -97,10 +97,10 @@ class Placer:
     async def _fail(self, exc: ScmError, doing: str) -> NoReturn:
         await scm_failure(self.ctx, self.w, self.emit, exc, doing, self.ready)
 
-    async def _material(self, new_key: bool) -> KeyMaterial:
+    async def _material(self, new_key: bool, marker: str | None = None) -> KeyMaterial:
         try:
             return await material(
-                self.ctx, self.inputs, self.plan, new_key=new_key, stored=self.stored
+                self.ctx, self.inputs, self.plan, new_key=new_key, stored=self.stored, marker=marker
             )
         except SecretMissing:
             raise
@@ -108,16 +108,43 @@ class Placer:
             await stall(self.w, self.emit, policies.REASON_INVALID_SPEC, str(exc))
             raise  # unreachable: stall raises
 
+    def _marker_goes_with_key(self, operation: EnrollmentOperation, new_key: bool) -> bool:
+        """A first order (no enrollment ever recorded) whose new key goes into a target Secret
+        that does not exist yet: key and marker are persisted in one write, that Secret's
+        create. The create fails if the Secret exists, so of two processes acting on the same
+        view only one orders, as with the fenced status write every other operation makes."""
+        inputs = self.inputs
+        return (
+            operation == EnrollmentOperation.ENROLL
+            and new_key
+            and self.w.status.enrollment is None
+            and inputs.secret is None
+            and inputs.pending is None
+            and inputs.user_key is None
+            and inputs.user_csr is None
+        )
+
     async def start(self, action: Action, new_key: bool, why: str) -> KeyMaterial:
-        """Persist the key and the marker, then call SCM once."""
+        """Persist the key and the marker, then call SCM once.
+
+        The marker goes to status (one fenced write), except for a first order whose key goes
+        into a new target Secret: there it is an annotation of that Secret, written with the
+        key, and status records the order with its outcome (``_marker_goes_with_key``; a step
+        that finds such a Secret without a status resumes the order: ``reconcile``).
+        """
         w, status = self.w, self.w.status
         operation = operation_for(action, self.kind, new_key)
         new_key = new_key or operation == EnrollmentOperation.ENROLL
-        mat = await self._material(new_key)
-        if mat.csr_info is not None:
-            self.plan = policies.with_csr_names(self.plan, mat.csr_info)
-        if operation != EnrollmentOperation.RENEW:
-            await self._check_profile(mat)
+        with_key = self._marker_goes_with_key(operation, new_key)
+        if with_key:
+            await self._check_profile(self.plan.key_spec)  # before a key is made and persisted
+            mat = await self._material(new_key, first_order_marker(self.inputs.cert))
+        else:
+            mat = await self._material(new_key)
+            if mat.csr_info is not None:
+                self.plan = policies.with_csr_names(self.plan, mat.csr_info)
+            if operation != EnrollmentOperation.RENEW:
+                await self._check_profile(mat.key_spec)
         if action == Action.ORDER and status.state == CertificateState.FAILED:
             w.forget_order()
         attempt = (status.enrollment.attempt or 0) if status.enrollment else 0
@@ -135,7 +162,12 @@ class Placer:
         reason = REASON_OF[action]
         message = f"{reason.lower()} with SCM: {why}"
         w.conditions(ready=_keep(self.ready, reason, message), issuing=(True, reason, message))
-        await w.flush()  # key and marker are persisted (fenced) before SCM is called
+        if not with_key:
+            await w.flush()  # key and marker are persisted (fenced) before SCM is called
+        elif (w.namespace, w.name) in self.ctx.changed:
+            # The certificate changed while its key was made: order for the new spec. The
+            # next step finds the key and the marker in the Secret (nothing ordered yet).
+            raise RetryLater(0.0, "the certificate changed meanwhile; looking again")
         await self._call(mat, new_key)
         return mat
 
@@ -248,7 +280,7 @@ class Placer:
         w.error(None)
         w.record(CertificateState.APPLIED, f"{message} ({status.cert_unique_id})")
 
-    async def _check_profile(self, mat: KeyMaterial) -> None:
+    async def _check_profile(self, key_spec: pki.KeySpec) -> None:
         try:
             profiles = await self.entry.profile_list(
                 self.kind.scm, self.ctx.settings.profile_cache_seconds
@@ -261,7 +293,7 @@ class Placer:
             if profile
             else None
         )
-        problems = policies.profile_problems(self.plan, mat.key_spec, view)
+        problems = policies.profile_problems(self.plan, key_spec, view)
         if problems:
             await stall(self.w, self.emit, policies.REASON_PROFILE_MISMATCH, "; ".join(problems))
 

@@ -128,6 +128,16 @@ class StatusWriter:
         self.cleared.update(fields)
 
     @property
+    def unwritten_marker(self) -> str | None:
+        """The marker of the operation in memory while status does not record it (a first
+        order's: it is on the Secret holding the key, and goes on the certificate's Secret)."""
+        enrollment = self.status.enrollment
+        if enrollment is None or not enrollment.marker:
+            return None
+        written = self._written.get("enrollment") or {}
+        return None if written.get("marker") == enrollment.marker else enrollment.marker
+
+    @property
     def dirty(self) -> bool:
         now = self.status.model_dump(mode="json", by_alias=True, exclude_none=True)
         return bool(self.cleared) or now != self._written

@@ -82,9 +82,12 @@ def import_requested(f: Facts) -> Decision | None:
     return Decision(Action.IMPORT, "Importing", f"importing SCM certificate {number}")
 
 
+NOT_ISSUED = "no certificate has been issued yet"
+
+
 def not_issued(f: Facts) -> Decision | None:
     if f.status.fingerprint is None:
-        return Decision(Action.ORDER, "NotIssued", "no certificate has been issued yet")
+        return Decision(Action.ORDER, "NotIssued", NOT_ISSUED)
     return None
 
 
