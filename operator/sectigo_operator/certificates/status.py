@@ -9,7 +9,7 @@ order writes nothing. ``stall`` and ``scm_failure`` are the two ways a step repo
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .. import metrics, policies
 from ..models import (
@@ -22,7 +22,7 @@ from ..models import (
     append_history,
     find_condition,
     set_condition,
-    status_patch,
+    status_patch_of,
 )
 from ..models import ScmError as StatusError
 from ..scm import ScmAuthenticationError, ScmError, ScmPermanentError
@@ -49,7 +49,7 @@ class StatusWriter:
         self.now = now
         self.resource_version = cert.metadata.resource_version or ""
         """The object's version as last read or written by this step (the fence)."""
-        self._written = self.status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        self._written = self._dump()
         self.cleared: set[str] = set()
         """camelCase status fields to delete with the next flush."""
         self.placed_event: tuple[str, str] | None = None
@@ -137,10 +137,12 @@ class StatusWriter:
         written = self._written.get("enrollment") or {}
         return None if written.get("marker") == enrollment.marker else enrollment.marker
 
+    def _dump(self) -> dict[str, Any]:
+        return self.status.model_dump(mode="json", by_alias=True, exclude_none=True)
+
     @property
     def dirty(self) -> bool:
-        now = self.status.model_dump(mode="json", by_alias=True, exclude_none=True)
-        return bool(self.cleared) or now != self._written
+        return bool(self.cleared) or self._dump() != self._written
 
     async def flush(self) -> None:
         """Write the status (one merge patch) if it changed since it was read or last written.
@@ -151,18 +153,18 @@ class StatusWriter:
         that wakes up from a pause never writes its stale view over the new leader's.
         """
         self.status.observed_generation = self.generation
-        if not self.dirty:
+        body = self._dump()
+        if not self.cleared and body == self._written:
             return
-        cleared = sorted(self.cleared)
         version = await self.kube.patch_status(
             PLURAL,
             self.namespace,
             self.name,
-            status_patch(self.status, clear=cleared),
+            status_patch_of(body, sorted(self.cleared)),
             self.resource_version or None,
         )
         self.resource_version = version or self.resource_version
-        self._written = self.status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        self._written = body
         self.cleared.clear()
 
     def forget_order(self) -> None:

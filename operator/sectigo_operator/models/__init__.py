@@ -58,6 +58,7 @@ from .common import (
     format_rfc3339,
     set_condition,
     status_patch,
+    status_patch_of,
 )
 from .config import (
     ClientCertificateSecretRef,
@@ -142,4 +143,5 @@ __all__ = [
     "format_rfc3339",
     "set_condition",
     "status_patch",
+    "status_patch_of",
 ]

@@ -142,7 +142,7 @@ def _ensure_utc(value: datetime) -> datetime:
 
 def format_rfc3339(value: datetime) -> str:
     """``2026-11-27T10:00:00Z``: UTC, whole seconds, ``Z`` suffix (what Kubernetes writes)."""
-    return _ensure_utc(value).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _ensure_utc(value).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 Timestamp = Annotated[
@@ -370,7 +370,9 @@ def status_patch(status: BaseModel, *, clear: Iterable[str] = ()) -> dict[str, A
     Fields that are ``None`` are left out (untouched by a merge patch); list the camelCase
     names in ``clear`` to delete them (they are sent as ``null``).
     """
-    body: dict[str, Any] = status.model_dump(mode="json", by_alias=True, exclude_none=True)
-    for name in clear:
-        body[name] = None
-    return {"status": body}
+    return status_patch_of(status.model_dump(mode="json", by_alias=True, exclude_none=True), clear)
+
+
+def status_patch_of(dumped: Mapping[str, Any], clear: Iterable[str] = ()) -> dict[str, Any]:
+    """``status_patch`` of a status already dumped (JSON mode, by alias, without None)."""
+    return {"status": {**dumped, **dict.fromkeys(clear)}}
