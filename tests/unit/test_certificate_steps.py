@@ -972,41 +972,30 @@ async def test_only_a_new_certificate_waiting_for_a_slot_keeps_its_body(
 
 
 async def test_a_spec_change_during_the_certificates_own_step_is_looked_at_at_once(
-    ctx: Context, shared_sandbox_scm: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The only slot is taken by the certificate's own step when Kopf delivers a spec edit: the
-    step, on the older body, stops before it orders (its key and marker stay in the Secret),
-    and does not file the certificate for later: the next step, at once, orders once for the
-    edited spec."""
+    """The only slot is taken by the certificate's own step when Kopf delivers a spec edit:
+    the edit waits as a scheduler entry, and the step, which ran on the older body, does not
+    replace that entry with its renewal time."""
     kube = _counting(ctx, monkeypatch)
     kube.objects[("sectigocertificates", "edit")] = cert_body("edit", commonName="edit.com")
     monkeypatch.setattr(certificate_handlers, "_semaphore", asyncio.Semaphore(1))
     real = certificate_handlers.reconcile
     memo = kopf.Memo(context=ctx)
-    newer = cert_body("edit", commonName="edit.com", dnsNames=["edit.com", "b.edit.com"])
-    newer["metadata"]["generation"] = 2
 
     async def edited_meanwhile(*args: Any, **kwargs: Any) -> None:
-        kube.objects[("sectigocertificates", "edit")] = copy.deepcopy(newer)
+        newer = cert_body("edit", commonName="edit.com", dnsNames=["edit.com", "b.edit.com"])
+        newer["metadata"]["generation"] = 2
         await certificate_handlers.on_change(kopf.Body(newer), memo, kopf.Reason.UPDATE)
         await real(*args, **kwargs)
 
     monkeypatch.setattr(certificate_handlers, "reconcile", edited_meanwhile)
-    ordered = orders_placed(shared_sandbox_scm)
     before = datetime.now(UTC)
     await certificate_handlers.run(ctx, NS, "edit", None)
-    assert "status" not in kube.objects[("sectigocertificates", "edit")]
-    assert orders_placed(shared_sandbox_scm) == ordered  # nothing for the older spec
-    assert kube.secrets["edit-tls"].annotations[ANNOTATION_ENROLLMENT_MARKER] == "k8s:uid-edit:0"
+    status = kube.objects[("sectigocertificates", "edit")]["status"]
+    assert status["state"] == "Issued"  # the step finished on the older body
     when = ctx.woken[(NS, "edit")]  # type: ignore[attr-defined]
     assert when is not None and before <= when <= datetime.now(UTC)  # not its renewal time
-    monkeypatch.setattr(certificate_handlers, "reconcile", real)
-    await certificate_handlers.wake(ctx, NS, "edit")
-    status = kube.objects[("sectigocertificates", "edit")]["status"]
-    assert status["state"] == "Issued" and status["observedGeneration"] == 2
-    assert orders_placed(shared_sandbox_scm) == ordered + 1
-    leaf = pki.order_chain(pki.parse_pem_chain(kube.secrets["edit-tls"].data["tls.crt"])).leaf
-    assert "b.edit.com" in pki.cert_info(leaf).dns_names
 
 
 def _with_status(b: dict[str, Any]) -> None:
@@ -1111,3 +1100,117 @@ def test_only_this_certificates_first_marker_on_its_own_secret_resumes_an_order(
     waiting = cert_body("m", commonName="m.com")
     waiting["status"] = {"conditions": []}  # e.g. it waited for its config: no enrollment yet
     assert unrecorded_marker(SectigoCertificate.from_body(waiting), mine) == "k8s:uid-m:0"
+
+
+async def test_an_edit_while_scm_issues_a_first_order_keeps_the_order_and_replaces_it(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """The common name is edited after the step read the certificate and before its outcome
+    is written (Kopf delivers the edit only after the step): the fence refuses the Issued
+    write, the step reads the object again, finds only the spec changed, and records the order
+    at the new version. The next step replaces the certificate for the new name: one order,
+    one replacement, no order that no status records."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    key = ("sectigocertificates", "renamed")
+    kube.objects[key] = cert_body("renamed", commonName="a.renamed.com")
+    write, edited = kube.write_secret, False
+
+    async def edit_meanwhile(*args: Any, **kwargs: Any) -> str:
+        nonlocal edited
+        if not edited:  # the key's create: SCM is called next
+            edited = True
+            kube.objects[key]["spec"]["commonName"] = "b.renamed.com"
+            kube.objects[key]["metadata"]["generation"] = 2
+            kube._bump(kube.objects[key])
+        return await write(*args, **kwargs)
+
+    kube.write_secret = edit_meanwhile  # type: ignore[method-assign]
+    calls = scm_calls(shared_sandbox_scm)
+    await step(ctx, "renamed")
+    status = kube.objects[key]["status"]
+    assert status["state"] == "Issued" and status["observedGeneration"] == 1
+    first = status["sslId"]
+    assert [o["id"] for o in shared_sandbox_scm.orders(common_name="a.renamed.com")] == [first]
+
+    await step(ctx, "renamed")  # the edit: a replacement of the same order for the new name
+    after = scm_calls(shared_sandbox_scm)
+    enrolls = "POST /api/ssl/v1/enroll"
+    assert after.get(enrolls, 0) == calls.get(enrolls, 0) + 1
+    named = [
+        *shared_sandbox_scm.orders(common_name="a.renamed.com"),
+        *shared_sandbox_scm.orders(common_name="b.renamed.com"),
+    ]
+    assert {o["id"] for o in named} == {first}  # the one order, replaced: no second order
+    status = kube.objects[key]["status"]
+    assert status["state"] == "Issued" and status["sslId"] == first
+    assert status["observedGeneration"] == 2
+    leaf = pki.order_chain(pki.parse_pem_chain(kube.secrets["renamed-tls"].data["tls.crt"])).leaf
+    assert pki.cert_info(leaf).common_name == "b.renamed.com"
+
+
+async def test_a_stale_outcome_write_is_refused_when_someone_else_wrote_the_status(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """The fence keeps refusing a step whose status view is stale: another writer changed the
+    status meanwhile, so the step's outcome is not written over it."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    key = ("sectigocertificates", "raced")
+    kube.objects[key] = cert_body("raced", commonName="raced.com")
+    write, raced = kube.write_secret, False
+
+    async def status_meanwhile(*args: Any, **kwargs: Any) -> str:
+        nonlocal raced
+        if not raced:
+            raced = True
+            kube.objects[key]["status"] = {"state": "Enrolling"}
+            kube._bump(kube.objects[key])
+        return await write(*args, **kwargs)
+
+    kube.write_secret = status_meanwhile  # type: ignore[method-assign]
+    with pytest.raises(KubeConflict):
+        await step(ctx, "raced")
+    assert kube.objects[key]["status"] == {"state": "Enrolling"}
+
+
+@pytest.mark.parametrize("whose", ["key", "csr"])
+async def test_an_order_with_the_users_key_or_csr_writes_its_marker_to_status_first(
+    ctx: Context, shared_sandbox_scm: SandboxHandle, whose: str
+) -> None:
+    """The user's key or CSR is not written by the operator before the order, so there is no
+    Secret to carry the marker: it goes to status (fenced) before SCM is called."""
+    from sectigo_operator.certificates import Stalled
+
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    cn = f"{whose}.users.example.com"
+    key = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
+    if whose == "key":
+        kube.secrets["users-key"] = SecretData(
+            "users-key", NS, "Opaque", {"tls.key": pki.private_key_to_pem(key, "PKCS8")}
+        )
+        spec: dict[str, Any] = {"privateKeySecretRef": {"name": "users-key", "key": "tls.key"}}
+    else:
+        request = pki.CsrRequest(common_name=cn)
+        spec = {"csr": pki.build_csr(key, request)}
+    kube.objects[("sectigocertificates", "users")] = cert_body("users", commonName=cn, **spec)
+    patch = kube.patch_status
+
+    async def dies(*args: Any, **kwargs: Any) -> str:
+        raise Died
+
+    kube.patch_status = dies  # type: ignore[method-assign]
+    with pytest.raises(Died):  # at the first status write: the marker, before SCM
+        await step(ctx, "users")
+    assert shared_sandbox_scm.orders(common_name=cn) == []
+    kube.patch_status = patch  # type: ignore[method-assign]
+    if whose == "key":
+        await step(ctx, "users")
+        assert kube.writes == ["status users", "secret users-tls", "status users"]
+        assert ANNOTATION_ENROLLMENT_MARKER not in kube.secrets["users-tls"].annotations
+        assert kube.objects[("sectigocertificates", "users")]["status"]["state"] == "Issued"
+    else:  # no key for the certificate at all: the order is placed, then the step stalls
+        with pytest.raises(Stalled):
+            await step(ctx, "users")
+        assert kube.writes[0] == "status users" and "users-tls" not in kube.secrets
+    assert len(shared_sandbox_scm.orders(common_name=cn)) == 1
+    status = kube.objects[("sectigocertificates", "users")]["status"]
+    assert status["enrollment"]["marker"] == "k8s:uid-users:0"

@@ -110,9 +110,9 @@ class Context:
     queues every watch event, and the first ones of a new certificate come before its first
     status write), so the step reads the object again instead of acting on it."""
     changed: set[tuple[str, str]] = field(default_factory=set)
-    """Certificates Kopf delivered a change of while every step slot was taken, or while a step
-    of the certificate was under way (on an older body): that step places no first order, and
-    it does not file the certificate for later, it looks again at once."""
+    """Certificates Kopf delivered a change of while every step slot was taken: a step of the
+    certificate already under way (on an older body) does not file it for later, it looks
+    again at once."""
     uids: dict[tuple[str, str], str] = field(default_factory=dict)
     """The uid of the certificate each (namespace, name) belongs to, as Kopf last delivered it: the
     deletion of an older certificate of the same name forgets nothing of the newer one."""

@@ -164,10 +164,6 @@ class Placer:
         w.conditions(ready=_keep(self.ready, reason, message), issuing=(True, reason, message))
         if not with_key:
             await w.flush()  # key and marker are persisted (fenced) before SCM is called
-        elif (w.namespace, w.name) in self.ctx.changed:
-            # The certificate changed while its key was made: order for the new spec. The
-            # next step finds the key and the marker in the Secret (nothing ordered yet).
-            raise RetryLater(0.0, "the certificate changed meanwhile; looking again")
         await self._call(mat, new_key)
         return mat
 
@@ -271,6 +267,7 @@ class Placer:
         w, status = self.w, self.w.status
         enrollment = status.enrollment
         assert enrollment is not None
+        w.placed = True
         self.kind.record(status, ref, self.entry.customer_uri)
         status.collect_started_at = w.now
         status.failed_attempts = 0

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from .. import metrics, policies
+from ..k8s import KubeConflict
 from ..models import (
     CertificateState,
     CertificateStatus,
@@ -42,6 +43,7 @@ class StatusWriter:
         self.kube = kube
         self.namespace = cert.metadata.namespace or ""
         self.name = cert.metadata.name
+        self.uid = cert.metadata.uid or ""
         self.generation = cert.metadata.generation
         self.limit = cert.spec.history_limit
         self.config_name = cert.spec.config_ref.name
@@ -58,6 +60,10 @@ class StatusWriter:
         self.usable: Verdict | None = None
         """Ready's verdict from the Secret alone (set by the step): a stall or an SCM failure
         keeps Ready True while the Secret still holds a valid certificate."""
+        self.placed = False
+        """SCM accepted (or this step found) the operation in flight: from here on a status
+        write records what happened at SCM, and ``flush`` does not drop it for an edit of the
+        spec or metadata made meanwhile (``_still_ours``)."""
 
     def record(self, state: CertificateState, message: str | None = None) -> None:
         """Set ``state`` and append it to the history when it changed."""
@@ -156,16 +162,41 @@ class StatusWriter:
         body = self._dump()
         if not self.cleared and body == self._written:
             return
-        version = await self.kube.patch_status(
-            PLURAL,
-            self.namespace,
-            self.name,
-            status_patch_of(body, sorted(self.cleared)),
-            self.resource_version or None,
-        )
+        patch = status_patch_of(body, sorted(self.cleared))
+        try:
+            version = await self.kube.patch_status(
+                PLURAL, self.namespace, self.name, patch, self.resource_version or None
+            )
+        except KubeConflict:
+            if not self.placed or not await self._still_ours():
+                raise
+            version = await self.kube.patch_status(
+                PLURAL, self.namespace, self.name, patch, self.resource_version or None
+            )
         self.resource_version = version or self.resource_version
         self._written = body
         self.cleared.clear()
+
+    async def _still_ours(self) -> bool:
+        """After SCM acted for this step, the fence refused the status write: if only the
+        certificate's spec or metadata changed meanwhile (same object, status as this step
+        last knew it), what SCM did is still this status's to record, at the new version; the
+        next step acts on the edit (a replacement for new names). Dropping it would leave an
+        order at SCM that no status records, looked up again by the edited names. Any other
+        writer of the status keeps the refusal."""
+        body = await self.kube.get_object(PLURAL, self.namespace, self.name)
+        if body is None:
+            return False
+        fresh = SectigoCertificate.from_body(body)
+        if (fresh.metadata.uid or "") != self.uid:
+            return False
+        seen = (fresh.status or CertificateStatus()).model_dump(
+            mode="json", by_alias=True, exclude_none=True
+        )
+        if seen != self._written:
+            return False
+        self.resource_version = fresh.metadata.resource_version or ""
+        return True
 
     def forget_order(self) -> None:
         """Drop the order ids (a failed order, or one whose certificate is gone for good)."""

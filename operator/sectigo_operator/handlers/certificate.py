@@ -122,11 +122,6 @@ async def on_change(body: kopf.Body, memo: kopf.Memo, reason: str, **_: Any) -> 
         if resume_settled(ctx, body, secret, pending):
             logger.debug("certificate %s/%s is settled: judged without reading", namespace, name)
             return
-    lock = _locks.get(key)
-    if lock is not None and lock.locked():
-        # A step of this certificate is under way on an older body: a first order not placed
-        # yet stops before SCM is called, and the certificate is looked at again at once.
-        ctx.changed.add(key)
     if _slots(ctx.settings.step_concurrency).locked():
         # Every slot is taken or promised: wait as a scheduler entry (a few bytes, in arrival
         # order) rather than as a Kopf handler holding the object's body; the step reads the
