@@ -1102,6 +1102,22 @@ def test_only_this_certificates_first_marker_on_its_own_secret_resumes_an_order(
     assert unrecorded_marker(SectigoCertificate.from_body(waiting), mine) == "k8s:uid-m:0"
 
 
+def _at_first_secret_write(kube: FakeKube, key: tuple[str, str], change: Any) -> None:
+    """Someone else changes the certificate (``change``, then a new resourceVersion) right
+    before the step's first Secret write."""
+    write, done = kube.write_secret, False
+
+    async def meanwhile(*args: Any, **kwargs: Any) -> str:
+        nonlocal done
+        if not done:
+            done = True
+            change()
+            kube._bump(kube.objects[key])
+        return await write(*args, **kwargs)
+
+    kube.write_secret = meanwhile  # type: ignore[method-assign]
+
+
 async def test_an_edit_while_scm_issues_a_first_order_keeps_the_order_and_replaces_it(
     ctx: Context, shared_sandbox_scm: SandboxHandle
 ) -> None:
@@ -1113,18 +1129,12 @@ async def test_an_edit_while_scm_issues_a_first_order_keeps_the_order_and_replac
     kube: FakeKube = ctx.kube  # type: ignore[assignment]
     key = ("sectigocertificates", "renamed")
     kube.objects[key] = cert_body("renamed", commonName="a.renamed.com")
-    write, edited = kube.write_secret, False
 
-    async def edit_meanwhile(*args: Any, **kwargs: Any) -> str:
-        nonlocal edited
-        if not edited:  # the key's create: SCM is called next
-            edited = True
-            kube.objects[key]["spec"]["commonName"] = "b.renamed.com"
-            kube.objects[key]["metadata"]["generation"] = 2
-            kube._bump(kube.objects[key])
-        return await write(*args, **kwargs)
+    def edit() -> None:
+        kube.objects[key]["spec"]["commonName"] = "b.renamed.com"
+        kube.objects[key]["metadata"]["generation"] = 2
 
-    kube.write_secret = edit_meanwhile  # type: ignore[method-assign]
+    _at_first_secret_write(kube, key, edit)  # the key's create: SCM is called next
     calls = scm_calls(shared_sandbox_scm)
     await step(ctx, "renamed")
     status = kube.objects[key]["status"]
@@ -1156,20 +1166,10 @@ async def test_a_stale_outcome_write_is_refused_when_someone_else_wrote_the_stat
     kube: FakeKube = ctx.kube  # type: ignore[assignment]
     key = ("sectigocertificates", "raced")
     kube.objects[key] = cert_body("raced", commonName="raced.com")
-    write, raced = kube.write_secret, False
-
-    async def status_meanwhile(*args: Any, **kwargs: Any) -> str:
-        nonlocal raced
-        if not raced:
-            raced = True
-            kube.objects[key]["status"] = {"state": "Enrolling"}
-            kube._bump(kube.objects[key])
-        return await write(*args, **kwargs)
-
-    kube.write_secret = status_meanwhile  # type: ignore[method-assign]
+    _at_first_secret_write(kube, key, lambda: kube.objects[key].update(status={"state": "Revoked"}))
     with pytest.raises(KubeConflict):
         await step(ctx, "raced")
-    assert kube.objects[key]["status"] == {"state": "Enrolling"}
+    assert kube.objects[key]["status"] == {"state": "Revoked"}
 
 
 @pytest.mark.parametrize("whose", ["key", "csr"])
