@@ -25,6 +25,8 @@ ANNOTATION_CN = f"{PREFIX}/common-name"
 ANNOTATION_ENROLLMENT_MARKER = f"{PREFIX}/enrollment-marker"
 """On the Secret holding a first order's key (and on the certificate Secret that replaces it)
 while the order's marker is in no status yet: the next step finds the order by it."""
+ANNOTATION_ENROLLMENT_IDENTITY = f"{PREFIX}/enrollment-identity"
+"""Beside the marker: the name SCM lists that order under (common name, or e-mail)."""
 FINALIZER = f"{PREFIX}/deletion-policy"
 """Set only on certificates whose ``deletionPolicy`` is not ``Retain``."""
 ANNOTATION_SKIP_REVOKE = f"{PREFIX}/skip-revoke"

@@ -445,6 +445,7 @@ def test_sigkill_between_enroll_and_status_write_adopts_the_order(
         operator.kill()
     assert "enrollment" not in before and "sslId" not in before
     assert annotations["sectigo-operator.io/enrollment-marker"] in orders[0]["comments"]
+    assert annotations["sectigo-operator.io/enrollment-identity"] == "killed.example.com"
     # a first order's key waits in the certificate's own Secret, with no certificate yet
     waiting = secret_data(cluster, namespace, "killed-tls")
     assert waiting["tls.crt"] == b""

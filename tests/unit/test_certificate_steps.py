@@ -27,6 +27,7 @@ from sectigo_operator.k8s import KubeConflict, SecretData
 from sectigo_operator.models import ConfigSpec
 from sectigo_operator.sandbox.testing import SandboxHandle
 from sectigo_operator.settings import (
+    ANNOTATION_ENROLLMENT_IDENTITY,
     ANNOTATION_ENROLLMENT_MARKER,
     LABEL_CERTIFICATE,
     LABEL_PENDING_KEY,
@@ -1087,8 +1088,17 @@ def test_only_this_certificates_first_marker_on_its_own_secret_resumes_an_order(
 
     cert = SectigoCertificate.from_body(cert_body("m", commonName="m.com"))
     mine = _secret_with_marker("m", "k8s:uid-m:0")
-    assert unrecorded_marker(cert, None, mine) == "k8s:uid-m:0"
-    assert unrecorded_marker(cert, mine, None) == "k8s:uid-m:0"
+    assert unrecorded_marker(cert, None, mine) == ("k8s:uid-m:0", None)
+    assert unrecorded_marker(cert, mine, None) == ("k8s:uid-m:0", None)
+    named = SecretData(
+        mine.name,
+        NS,
+        mine.type,
+        mine.data,
+        mine.labels,
+        {**mine.annotations, ANNOTATION_ENROLLMENT_IDENTITY: "m.com"},
+    )
+    assert unrecorded_marker(cert, named) == ("k8s:uid-m:0", "m.com")
     assert unrecorded_marker(cert, _secret_with_marker("m", "k8s:uid-old:0")) is None
     assert unrecorded_marker(cert, _secret_with_marker("m", "k8s:uid-m:1")) is None
     theirs = _secret_with_marker("m", "k8s:uid-m:0")
@@ -1099,7 +1109,7 @@ def test_only_this_certificates_first_marker_on_its_own_secret_resumes_an_order(
     assert unrecorded_marker(SectigoCertificate.from_body(recorded), mine) is None
     waiting = cert_body("m", commonName="m.com")
     waiting["status"] = {"conditions": []}  # e.g. it waited for its config: no enrollment yet
-    assert unrecorded_marker(SectigoCertificate.from_body(waiting), mine) == "k8s:uid-m:0"
+    assert unrecorded_marker(SectigoCertificate.from_body(waiting), mine) == ("k8s:uid-m:0", None)
 
 
 def _at_first_secret_write(kube: FakeKube, key: tuple[str, str], change: Any) -> None:
@@ -1214,3 +1224,46 @@ async def test_an_order_with_the_users_key_or_csr_writes_its_marker_to_status_fi
     assert len(shared_sandbox_scm.orders(common_name=cn)) == 1
     status = kube.objects[("sectigocertificates", "users")]["status"]
     assert status["enrollment"]["marker"] == "k8s:uid-users:0"
+
+
+async def test_a_first_order_found_again_under_the_name_it_was_placed_under(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """The process dies after SCM accepted a first order, and the common name is edited before
+    the next step: the order is looked up under the name it was placed under (recorded beside
+    the marker), adopted and stored, and the step after it replaces it for the new name. One
+    order in all; before, the lookup searched the edited name and ordered a second time."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    key = ("sectigocertificates", "moved")
+    kube.objects[key] = cert_body("moved", commonName="a.moved.com")
+    write, writes = kube.write_secret, 0
+
+    async def dies_at_the_certificate(*args: Any, **kwargs: Any) -> str:
+        nonlocal writes
+        writes += 1
+        if writes == 2:  # the certificate over the key: SCM has issued
+            raise Died
+        return await write(*args, **kwargs)
+
+    kube.write_secret = dies_at_the_certificate  # type: ignore[method-assign]
+    with pytest.raises(Died):
+        await step(ctx, "moved")
+    kube.write_secret = write  # type: ignore[method-assign]
+    waiting = kube.secrets["moved-tls"].annotations
+    assert waiting[ANNOTATION_ENROLLMENT_IDENTITY] == "a.moved.com"
+    [order] = shared_sandbox_scm.orders(common_name="a.moved.com")
+    kube.objects[key]["spec"]["commonName"] = "b.moved.com"
+    kube.objects[key]["metadata"]["generation"] = 2
+    ctx.versions.clear()
+    await step(ctx, "moved")
+    status = kube.objects[key]["status"]
+    assert status["sslId"] == order["id"] and status["state"] == "Issued"
+    assert status["enrollment"]["identity"] == "a.moved.com"
+    await step(ctx, "moved")  # the edit: the same order, replaced for the new name
+    named = [
+        *shared_sandbox_scm.orders(common_name="a.moved.com"),
+        *shared_sandbox_scm.orders(common_name="b.moved.com"),
+    ]
+    assert {o["id"] for o in named} == {order["id"]}
+    leaf = pki.order_chain(pki.parse_pem_chain(kube.secrets["moved-tls"].data["tls.crt"])).leaf
+    assert pki.cert_info(leaf).common_name == "b.moved.com"

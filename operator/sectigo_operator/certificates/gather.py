@@ -22,6 +22,7 @@ from ..models import CertificateState, SectigoCertificate
 from ..models.certificate import OutputFormatType
 from ..models.profile import SectigoProfile
 from ..settings import (
+    ANNOTATION_ENROLLMENT_IDENTITY,
     ANNOTATION_ENROLLMENT_MARKER,
     LABEL_CERTIFICATE,
     LABEL_MANAGED_BY,
@@ -110,6 +111,8 @@ class Inputs:
     """The marker of a first order that no status records yet, found on a Secret of ours (the
     key's, or the certificate's that replaced it: ``first_order_marker``): the order may be at
     SCM, so the step finds it by its marker before ordering."""
+    unrecorded_identity: str | None = None
+    """The name that order was placed under, from the same Secret (None: not recorded)."""
 
     @property
     def namespace(self) -> str:
@@ -152,12 +155,14 @@ def first_order_marker(cert: SectigoCertificate) -> str:
     return policies.marker_for(cert.metadata.uid or cert.metadata.name, 0)
 
 
-def unrecorded_marker(cert: SectigoCertificate, *secrets: SecretData | None) -> str | None:
+def unrecorded_marker(
+    cert: SectigoCertificate, *secrets: SecretData | None
+) -> tuple[str, str | None] | None:
     """The first order's marker when no status records any enrollment and a Secret of ours
     carries it (``ANNOTATION_ENROLLMENT_MARKER``): a first order's key and marker are persisted
     in one write, the create of the target Secret, and status records them only with the
     order's outcome. A marker of another uid (a certificate of the same name before) is not
-    this certificate's."""
+    this certificate's. With the marker: the name the order was placed under, if recorded."""
     status = cert.status
     if status is not None and status.enrollment is not None:
         return None
@@ -168,7 +173,7 @@ def unrecorded_marker(cert: SectigoCertificate, *secrets: SecretData | None) -> 
             and is_managed_by(secret, cert.metadata.name)
             and secret.annotations.get(ANNOTATION_ENROLLMENT_MARKER) == marker
         ):
-            return marker
+            return marker, secret.annotations.get(ANNOTATION_ENROLLMENT_IDENTITY)
     return None
 
 
@@ -210,6 +215,7 @@ async def gather(ctx: Context, body: Mapping[str, Any], *, first: bool = False) 
     if foreign:
         pending = None
     in_target = pending is None and secret is not None and holds_pending_key(secret, name)
+    unrecorded = unrecorded_marker(cert, pending, secret)
 
     cache: dict[str, SecretData | None] = {}
     user_key = user_csr = None
@@ -239,7 +245,8 @@ async def gather(ctx: Context, body: Mapping[str, Any], *, first: bool = False) 
         pending=secret if in_target else pending,
         pending_foreign=foreign,
         pending_in_target=in_target,
-        unrecorded_marker=unrecorded_marker(cert, pending, secret),
+        unrecorded_marker=unrecorded[0] if unrecorded else None,
+        unrecorded_identity=unrecorded[1] if unrecorded else None,
         entry=entry,
         profile_id=profile_id,
         profile_problem=problem,

@@ -21,7 +21,6 @@ from ..scm import Issued, Pending, ScmError, ScmOrderFailedError
 from ..settings import (
     ANNOTATION_CERT_UNIQUE_ID,
     ANNOTATION_CN,
-    ANNOTATION_ENROLLMENT_MARKER,
     ANNOTATION_SCM_ID,
     ANNOTATION_SERIAL,
     LABEL_CERTIFICATE,
@@ -30,7 +29,7 @@ from ..settings import (
 )
 from .context import Context, Emit
 from .gather import Inputs, Reference, pending_key_secret_name
-from .keys import KeyMaterial, clear_target, key_for
+from .keys import KeyMaterial, clear_target, key_for, marker_annotations
 from .kinds import OrderKind
 from .outcomes import RetryLater
 from .readiness import SecretState, certificate_only_verdict, ready_message
@@ -143,7 +142,8 @@ async def write(
     labels[LABEL_CERTIFICATE] = inputs.cert.metadata.name
     marker = w.unwritten_marker
     if marker is not None:  # a first order's, until the status write that follows records it
-        annotations[ANNOTATION_ENROLLMENT_MARKER] = marker
+        enrollment = w.status.enrollment
+        annotations.update(marker_annotations(marker, enrollment.identity if enrollment else None))
     ours = inputs.secret if inputs.secret_is_ours else None
     secret_type = "kubernetes.io/tls" if key is not None else CERTIFICATE_ONLY_TYPE
     if version is None and ours is not None:

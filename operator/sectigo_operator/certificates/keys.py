@@ -25,6 +25,7 @@ from ..k8s import KubeConflict
 from ..models import SectigoCertificate
 from ..policies import EnrollPlan, SpecError
 from ..settings import (
+    ANNOTATION_ENROLLMENT_IDENTITY,
     ANNOTATION_ENROLLMENT_MARKER,
     LABEL_CERTIFICATE,
     LABEL_MANAGED_BY,
@@ -95,14 +96,15 @@ async def material(
     *,
     new_key: bool,
     stored: SecretState,
-    marker: str | None = None,
+    marker: tuple[str, str] | None = None,
 ) -> KeyMaterial:
     """The key and CSR for an order, persisting a generated key before it is used.
 
     The user's key or CSR when the spec names them; else, with ``new_key`` False, the key in the
     target Secret (renewal or replacement without rotation); else our pending key (reused while
-    an operation is in flight, so an adopted order keeps its key). ``marker``: a first order's,
-    persisted with a key made for the target Secret (``requests.Placer.start``).
+    an operation is in flight, so an adopted order keeps its key). ``marker``: a first order's
+    marker and identity, persisted with a key made for the target Secret
+    (``requests.Placer.start``).
     """
     spec = inputs.cert.spec
     key = await user_key(inputs)
@@ -135,7 +137,7 @@ async def material(
 
 
 async def pending_key(
-    ctx: Context, inputs: Inputs, spec: pki.KeySpec, marker: str | None = None
+    ctx: Context, inputs: Inputs, spec: pki.KeySpec, marker: tuple[str, str] | None = None
 ) -> tuple[pki.PrivateKey, Waiting]:
     """The key waiting for this certificate's order: reuse the persisted one, or make one.
 
@@ -145,7 +147,7 @@ async def pending_key(
     none yet (a first order), else into the pending-key Secret; one someone else owns stops the
     step (SpecError), it is never overwritten. Both carry an ownerReference to the certificate,
     so deleting the certificate mid-order leaves no key behind. A new target Secret carries
-    ``marker`` (a first order's) as an annotation.
+    ``marker`` (a first order's marker and identity) as annotations.
     """
     cert = inputs.cert
     existing = inputs.pending
@@ -185,7 +187,7 @@ async def _persist(
     *,
     in_target: bool,
     version: str | None,
-    marker: str | None = None,
+    marker: tuple[str, str] | None = None,
 ) -> str:
     """Write a pending key (PKCS#8 PEM) where it waits, with the marker of its order when status
     does not record it; the Secret's new resourceVersion."""
@@ -205,10 +207,19 @@ async def _persist(
                 LABEL_CERTIFICATE: cert.metadata.name,
                 LABEL_PENDING_KEY: "true",
             },
-            annotations={ANNOTATION_ENROLLMENT_MARKER: marker} if marker else {},
+            annotations=marker_annotations(*marker) if marker else {},
             owner=owner_of(cert),
             resource_version=version,
         )
+
+
+def marker_annotations(marker: str, identity: str | None) -> dict[str, str]:
+    """A first order's marker and identity, as annotations of the Secret holding its key (and
+    of the certificate's Secret until status records them)."""
+    found = {ANNOTATION_ENROLLMENT_MARKER: marker}
+    if identity:
+        found[ANNOTATION_ENROLLMENT_IDENTITY] = identity
+    return found
 
 
 async def clear_target(ctx: Context, inputs: Inputs, known: KeyMaterial | None) -> None:

@@ -69,8 +69,10 @@ class OrderKind(Protocol):
     ) -> OrderRef: ...
 
     async def find_by_marker(
-        self, client: ScmClient, plan: EnrollPlan, marker: str
-    ) -> OrderRef | None: ...
+        self, client: ScmClient, identity: str, marker: str
+    ) -> OrderRef | None:
+        """The order placed with ``marker``, listed under ``identity`` (``EnrollPlan.identity``
+        when it was placed)."""
 
     async def collect_once(self, client: ScmClient, status: CertificateStatus) -> CollectResult: ...
 
@@ -80,9 +82,10 @@ class OrderKind(Protocol):
         """Renew the order the status follows; ``csr`` None reuses the old CSR (and key)."""
 
     async def find_renewal(
-        self, client: ScmClient, plan: EnrollPlan, source: int, uid_prefix: str
+        self, client: ScmClient, identity: str, source: int, uid_prefix: str
     ) -> OrderRef | None:
-        """The renewal of ``source`` made by this certificate (None: SCM did not renew it)."""
+        """The renewal of ``source`` made by this certificate, listed under ``identity`` (None:
+        SCM did not renew it)."""
 
     async def replace(
         self, client: ScmClient, number: int, csr: str, reason: str, plan: EnrollPlan
@@ -141,9 +144,9 @@ class SslKind:
         return OrderRef(result.ssl_id, renew_id=result.renew_id)
 
     async def find_by_marker(
-        self, client: ScmClient, plan: EnrollPlan, marker: str
+        self, client: ScmClient, identity: str, marker: str
     ) -> OrderRef | None:
-        details = await client.find_ssl_order_by_marker(plan.identity, marker)
+        details = await client.find_ssl_order_by_marker(identity, marker)
         found = details.certificate_id if details is not None else None
         return OrderRef(found) if found is not None else None
 
@@ -158,14 +161,14 @@ class SslKind:
         return OrderRef(await client.ssl.renew_by_id(status.ssl_id, csr))
 
     async def find_renewal(
-        self, client: ScmClient, plan: EnrollPlan, source: int, uid_prefix: str
+        self, client: ScmClient, identity: str, source: int, uid_prefix: str
     ) -> OrderRef | None:
         if not (await client.ssl.details(source)).renewed:
             return None
         candidates = sorted(
             {
                 item.ssl_id
-                async for item in client.ssl.search_all(SslFilter(common_name=plan.identity))
+                async for item in client.ssl.search_all(SslFilter(common_name=identity))
                 if item.ssl_id > source
             }
         )
@@ -237,9 +240,9 @@ class ClientKind:
         return OrderRef(order.order_number, order.backend_cert_id)
 
     async def find_by_marker(
-        self, client: ScmClient, plan: EnrollPlan, marker: str
+        self, client: ScmClient, identity: str, marker: str
     ) -> OrderRef | None:
-        item = await client.find_smime_order_by_marker(plan.email or "", marker)
+        item = await client.find_smime_order_by_marker(identity, marker)
         if item is None or item.order_number is None:
             return None
         return OrderRef(item.order_number, item.backend_cert_id or str(item.order_number))
@@ -256,11 +259,11 @@ class ClientKind:
         return OrderRef(order.order_number, order.backend_cert_id)
 
     async def find_renewal(
-        self, client: ScmClient, plan: EnrollPlan, source: int, uid_prefix: str
+        self, client: ScmClient, identity: str, source: int, uid_prefix: str
     ) -> OrderRef | None:
         items = [
             item
-            async for item in client.smime.search_all(SmimeFilter(email=plan.email or ""))
+            async for item in client.smime.search_all(SmimeFilter(email=identity))
             if (item.order_number or 0) > source and uid_prefix in (item.comments or "")
         ]
         if not items:

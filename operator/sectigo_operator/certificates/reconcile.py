@@ -53,7 +53,7 @@ async def reconcile(
         await deletion.delete(ctx, inputs, kind, emit, retry)
         return
     if inputs.unrecorded_marker is not None:
-        _resume_first_order(w, inputs.unrecorded_marker)
+        _resume_first_order(w, inputs.unrecorded_marker, inputs.unrecorded_identity)
     w.resource_version = await deletion.ensure_finalizer(ctx, cert) or w.resource_version
     # A target Secret holding only a first order's key holds no certificate: as if absent.
     holds_certificate = inputs.secret_is_ours and not inputs.pending_in_target
@@ -74,7 +74,7 @@ async def reconcile(
         _observe(w.namespace, w.name, w.config_name, w.status)
 
 
-def _resume_first_order(w: StatusWriter, marker: str) -> None:
+def _resume_first_order(w: StatusWriter, marker: str, identity: str | None) -> None:
     """A first order's key (or certificate) is in a Secret of ours with its marker, and no
     status records the order (the process died, or the status write failed, after the key was
     persisted): the order is in flight from here, found at SCM by its marker or placed once."""
@@ -85,6 +85,7 @@ def _resume_first_order(w: StatusWriter, marker: str) -> None:
         attempt=0,
         placed=False,
         reason=NOT_ISSUED,
+        identity=identity,
     )
     w.record(CertificateState.ENROLLING, f"{NOT_ISSUED}; resuming the order of marker {marker}")
 

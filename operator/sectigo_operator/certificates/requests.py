@@ -97,7 +97,7 @@ class Placer:
     async def _fail(self, exc: ScmError, doing: str) -> NoReturn:
         await scm_failure(self.ctx, self.w, self.emit, exc, doing, self.ready)
 
-    async def _material(self, new_key: bool, marker: str | None = None) -> KeyMaterial:
+    async def _material(self, new_key: bool, marker: tuple[str, str] | None = None) -> KeyMaterial:
         try:
             return await material(
                 self.ctx, self.inputs, self.plan, new_key=new_key, stored=self.stored, marker=marker
@@ -138,7 +138,9 @@ class Placer:
         with_key = self._marker_goes_with_key(operation, new_key)
         if with_key:
             await self._check_profile(self.plan.key_spec)  # before a key is made and persisted
-            mat = await self._material(new_key, first_order_marker(self.inputs.cert))
+            mat = await self._material(
+                new_key, (first_order_marker(self.inputs.cert), self.plan.identity)
+            )
         else:
             mat = await self._material(new_key)
             if mat.csr_info is not None:
@@ -157,6 +159,7 @@ class Placer:
             source_id=source,
             placed=False,
             reason=why[:1024],
+            identity=self.plan.identity,
         )
         w.record(STATE_OF[action], why)
         reason = REASON_OF[action]
@@ -191,14 +194,15 @@ class Placer:
         self, operation: EnrollmentOperation, enrollment: Enrollment, mat: KeyMaterial
     ) -> OrderRef | None:
         status = self.w.status
+        identity = enrollment.identity or self.plan.identity
         if operation == EnrollmentOperation.ENROLL:
-            return await self.kind.find_by_marker(self.client, self.plan, enrollment.marker)
+            return await self.kind.find_by_marker(self.client, identity, enrollment.marker)
         source = enrollment.source_id
         if source is None:
             return None
         if operation == EnrollmentOperation.RENEW:
             prefix = enrollment.marker.rsplit(":", 1)[0] + ":"
-            return await self.kind.find_renewal(self.client, self.plan, source, prefix)
+            return await self.kind.find_renewal(self.client, identity, source, prefix)
         result = await self.kind.collect_once(self.client, status)
         if not isinstance(result, Issued):
             return OrderRef(source)  # pending again: SCM took the replacement

@@ -598,6 +598,10 @@ class Enrollment(ApiModel):
     """True once SCM's answer to the call was recorded (or the order adopted)."""
     reason: str | None = Field(default=None, max_length=MAX_TEXT)
     """Why the operation was started (the trigger's message)."""
+    identity: str | None = Field(default=None, max_length=MAX_TEXT)
+    """The name SCM lists the order under (the common name, or the client certificate's
+    e-mail) when the operation was started; an order or renewal whose answer was lost is looked
+    up under it, whatever the spec says since."""
 
 
 class CertificateStatus(ApiModel):
