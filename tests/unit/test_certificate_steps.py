@@ -1267,3 +1267,47 @@ async def test_a_first_order_found_again_under_the_name_it_was_placed_under(
     assert {o["id"] for o in named} == {order["id"]}
     leaf = pki.order_chain(pki.parse_pem_chain(kube.secrets["moved-tls"].data["tls.crt"])).leaf
     assert pki.cert_info(leaf).common_name == "b.moved.com"
+
+
+async def test_an_order_resumed_after_a_name_edit_is_found_under_either_name(
+    ctx: Context, shared_sandbox_scm: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first order persisted under one name dies before SCM is called; the name is edited;
+    the next step places it under the new name and dies before recording it. The step after
+    looks the marker up under the recorded name and then the spec's, finds the order, and
+    records the name it was placed under: one order."""
+    from sectigo_operator.certificates import requests as placing
+
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    key = ("sectigocertificates", "twice")
+    kube.objects[key] = cert_body("twice", commonName="a.twice.com")
+    real_call = placing.Placer._call
+
+    async def dies_before_scm(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise Died
+
+    monkeypatch.setattr(placing.Placer, "_call", dies_before_scm)
+    with pytest.raises(Died):
+        await step(ctx, "twice")
+    monkeypatch.setattr(placing.Placer, "_call", real_call)
+    assert kube.secrets["twice-tls"].annotations[ANNOTATION_ENROLLMENT_IDENTITY] == "a.twice.com"
+    kube.objects[key]["spec"]["commonName"] = "b.twice.com"
+    kube.objects[key]["metadata"]["generation"] = 2
+    write = kube.write_secret
+
+    async def dies_at_the_certificate(*args: Any, **kwargs: Any) -> str:
+        raise Died
+
+    kube.write_secret = dies_at_the_certificate  # type: ignore[method-assign]
+    ctx.versions.clear()
+    with pytest.raises(Died):
+        await step(ctx, "twice")
+    kube.write_secret = write  # type: ignore[method-assign]
+    assert len(shared_sandbox_scm.orders(common_name="b.twice.com")) == 1
+    ctx.versions.clear()
+    await step(ctx, "twice")
+    [order] = shared_sandbox_scm.orders(common_name="b.twice.com")
+    assert shared_sandbox_scm.orders(common_name="a.twice.com") == []
+    status = kube.objects[key]["status"]
+    assert status["sslId"] == order["id"] and status["state"] == "Issued"
+    assert status["enrollment"]["identity"] == "b.twice.com"

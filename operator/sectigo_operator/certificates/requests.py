@@ -194,15 +194,28 @@ class Placer:
         self, operation: EnrollmentOperation, enrollment: Enrollment, mat: KeyMaterial
     ) -> OrderRef | None:
         status = self.w.status
-        identity = enrollment.identity or self.plan.identity
+        # Under the name recorded when the operation started, then under the spec's: a step
+        # that resumed it after an edit placed it under the edited name, maybe without
+        # recording that (it died, or SCM's answer was lost).
+        names = dict.fromkeys(n for n in (enrollment.identity, self.plan.identity) if n)
         if operation == EnrollmentOperation.ENROLL:
-            return await self.kind.find_by_marker(self.client, identity, enrollment.marker)
+            for name in names:
+                found = await self.kind.find_by_marker(self.client, name, enrollment.marker)
+                if found is not None:
+                    status.enrollment = enrollment.model_copy(update={"identity": name})
+                    return found
+            return None
         source = enrollment.source_id
         if source is None:
             return None
         if operation == EnrollmentOperation.RENEW:
             prefix = enrollment.marker.rsplit(":", 1)[0] + ":"
-            return await self.kind.find_renewal(self.client, identity, source, prefix)
+            for name in names:
+                found = await self.kind.find_renewal(self.client, name, source, prefix)
+                if found is not None:
+                    status.enrollment = enrollment.model_copy(update={"identity": name})
+                    return found
+            return None
         result = await self.kind.collect_once(self.client, status)
         if not isinstance(result, Issued):
             return OrderRef(source)  # pending again: SCM took the replacement
@@ -219,6 +232,10 @@ class Placer:
         enrollment = status.enrollment
         assert enrollment is not None
         operation = enrollment.operation or EnrollmentOperation.ENROLL
+        if enrollment.identity != self.plan.identity:  # resumed after an edit of the name
+            enrollment = status.enrollment = enrollment.model_copy(
+                update={"identity": self.plan.identity}
+            )
         ensure_leading(self.ctx)
         try:
             if operation == EnrollmentOperation.ENROLL:
