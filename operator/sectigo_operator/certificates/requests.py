@@ -14,6 +14,7 @@ finds the result at SCM instead of calling again:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import NoReturn
 
 from .. import metrics, pki, policies
@@ -194,28 +195,20 @@ class Placer:
         self, operation: EnrollmentOperation, enrollment: Enrollment, mat: KeyMaterial
     ) -> OrderRef | None:
         status = self.w.status
-        # Under the name recorded when the operation started, then under the spec's: a step
-        # that resumed it after an edit placed it under the edited name, maybe without
-        # recording that (it died, or SCM's answer was lost).
-        names = dict.fromkeys(n for n in (enrollment.identity, self.plan.identity) if n)
         if operation == EnrollmentOperation.ENROLL:
-            for name in names:
-                found = await self.kind.find_by_marker(self.client, name, enrollment.marker)
-                if found is not None:
-                    status.enrollment = enrollment.model_copy(update={"identity": name})
-                    return found
-            return None
+            return await self._under_names(
+                enrollment,
+                lambda name: self.kind.find_by_marker(self.client, name, enrollment.marker),
+            )
         source = enrollment.source_id
         if source is None:
             return None
         if operation == EnrollmentOperation.RENEW:
             prefix = enrollment.marker.rsplit(":", 1)[0] + ":"
-            for name in names:
-                found = await self.kind.find_renewal(self.client, name, source, prefix)
-                if found is not None:
-                    status.enrollment = enrollment.model_copy(update={"identity": name})
-                    return found
-            return None
+            return await self._under_names(
+                enrollment,
+                lambda name: self.kind.find_renewal(self.client, name, source, prefix),
+            )
         result = await self.kind.collect_once(self.client, status)
         if not isinstance(result, Issued):
             return OrderRef(source)  # pending again: SCM took the replacement
@@ -225,6 +218,20 @@ class Placer:
             return None
         if mat.key is not None and pki.cert_matches_key(leaf, mat.key):
             return OrderRef(source)  # already re-issued for the new key
+        return None
+
+    async def _under_names(
+        self, enrollment: Enrollment, lookup: Callable[[str], Awaitable[OrderRef | None]]
+    ) -> OrderRef | None:
+        """What ``lookup`` finds under the name recorded when the operation started, else under
+        the spec's (a step that resumed it after an edit placed it under the edited name, maybe
+        without recording that: it died, or SCM's answer was lost); the name it was found under
+        is recorded."""
+        for name in dict.fromkeys(n for n in (enrollment.identity, self.plan.identity) if n):
+            found = await lookup(name)
+            if found is not None:
+                self.w.status.enrollment = enrollment.model_copy(update={"identity": name})
+                return found
         return None
 
     async def _call(self, mat: KeyMaterial, new_key: bool) -> None:
