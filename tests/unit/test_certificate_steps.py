@@ -15,6 +15,7 @@ from typing import Any
 
 import kopf
 import pytest
+from tests.fixtures.merge_patch import apply_merge_patch
 
 from sectigo_operator import pki
 from sectigo_operator.certificates import Context, RetryLater, reconcile
@@ -107,12 +108,7 @@ class FakeKube:
         if resource_version and resource_version != obj["metadata"].get("resourceVersion"):
             raise KubeConflict(409, "Conflict")
         self.writes.append(f"status {name}")
-        status = obj.setdefault("status", {})
-        for key, value in patch["status"].items():
-            if value is None:
-                status.pop(key, None)
-            else:
-                status[key] = value
+        obj["status"] = apply_merge_patch(obj.get("status") or {}, patch["status"])
         return self._bump(obj)
 
     def _bump(self, obj: dict[str, Any]) -> str:
@@ -284,6 +280,32 @@ async def test_first_issuance_writes_and_then_a_step_changes_nothing(
     await step(ctx, "web")
     assert kube.writes == []
     assert scm_calls(shared_sandbox_scm) == calls
+
+
+async def test_status_on_the_server_is_the_status_written(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """A status write is a merge patch, and the API server merges nested objects key by key: a
+    field left out of a new value must be deleted, or the old value's field survives there. Here
+    an error with SCM's code is followed by one without a code (the connection reset): the
+    status must not show the first error's code and HTTP status under the second's text."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    kube.objects[("sectigocertificates", "err")] = cert_body("err", commonName="err.example.com")
+    shared_sandbox_scm.inject_fault("error", "*/ssl/v1/enroll", status=500, code=-2)
+    with pytest.raises(RetryLater):
+        await step(ctx, "err")
+    first = kube.objects[("sectigocertificates", "err")]["status"]["lastError"]
+    assert first["code"] == -2 and first["httpStatus"] == 500
+    shared_sandbox_scm.inject_fault("reset", "*/ssl/v1/enroll")
+    with pytest.raises(RetryLater):
+        await step(ctx, "err")
+    status = kube.objects[("sectigocertificates", "err")]["status"]
+    assert status["lastError"]["description"] != first["description"]
+    assert "code" not in status["lastError"] and "httpStatus" not in status["lastError"]
+    await step(ctx, "err")
+    status = kube.objects[("sectigocertificates", "err")]["status"]
+    assert status["state"] == "Issued" and "lastError" not in status
+    assert len(shared_sandbox_scm.orders()) == 1  # the faults stopped two calls before SCM
 
 
 async def test_idle_conditions_do_not_repeat_ready(ctx: Context) -> None:
@@ -1061,6 +1083,56 @@ async def test_a_profile_mismatch_stops_a_first_order_before_a_key_is_made(
         await step(ctx, "longterm")
     assert kube.writes == ["status longterm"] and "longterm-tls" not in kube.secrets
     assert orders_placed(shared_sandbox_scm) == ordered
+
+
+def _profile_body(generation: int, spec_id: int, **status: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "sectigo-operator.io/v1alpha1",
+        "kind": "SectigoProfile",
+        "metadata": {"name": "prof", "namespace": NS, "uid": "uid-prof", "generation": generation},
+        "spec": {"configRef": {"name": "scm"}, "certificateType": "ssl", "profileId": spec_id},
+        "status": status,
+    }
+
+
+async def test_a_certificate_orders_only_with_the_profile_its_sectigoprofile_names_now(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """A SectigoProfile whose spec was edited still shows the profile fetched for the old spec
+    until its handler runs, and SCM may not have the new one: a certificate referring to it
+    waits, naming why, and orders with the profile fetched for the current spec."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    fetched_51 = {"observedGeneration": 1, "profile": {"id": 51, "name": "OV SSL"}}
+    kube.objects[("sectigoprofiles", "prof")] = _profile_body(2, 999, **fetched_51)
+    kube.objects[("sectigocertificates", "p")] = cert_body(
+        "p", commonName="p.example.com", profileRef={"name": "prof"}
+    )
+    with pytest.raises(RetryLater, match="has not been fetched from SCM yet"):
+        await step(ctx, "p")
+    missing = "SCM has no ssl profile id 999"
+    not_found = {
+        "type": "Ready",
+        "status": "False",
+        "reason": "ProfileNotFound",
+        "message": missing,
+        "observedGeneration": 2,
+        "lastTransitionTime": "2026-12-04T10:00:00Z",
+    }
+    kube.objects[("sectigoprofiles", "prof")] = _profile_body(
+        2, 999, observedGeneration=2, conditions=[not_found]
+    )
+    with pytest.raises(RetryLater, match=missing):
+        await step(ctx, "p")
+    ready = kube.objects[("sectigocertificates", "p")]["status"]["conditions"]
+    assert any(c["reason"] == "ProfileNotReady" and missing in c["message"] for c in ready)
+    assert shared_sandbox_scm.orders() == []
+
+    kube.objects[("sectigoprofiles", "prof")] = _profile_body(
+        3, 54, observedGeneration=3, profile={"id": 54, "name": "OV SSL RSA only"}
+    )
+    kube.objects[("sectigocertificates", "p")]["spec"]["privateKey"] = {"algorithm": "RSA"}
+    await step(ctx, "p")
+    assert [o["certType"] for o in shared_sandbox_scm.orders()] == [54]
 
 
 def _secret_with_marker(name: str, marker: str, **labels: str) -> SecretData:

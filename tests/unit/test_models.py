@@ -12,6 +12,9 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.fixtures.merge_patch import apply_merge_patch
 
 from sectigo_operator.models import (
     CertificateSpec,
@@ -33,7 +36,9 @@ from sectigo_operator.models import (
     format_rfc3339,
     set_condition,
     status_patch,
+    status_patch_of,
 )
+from sectigo_operator.models.certificate import ScmError
 
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_manifests"
 KINDS = {"SectigoConfig": SectigoConfig, "SectigoProfile": SectigoProfile}
@@ -153,6 +158,46 @@ def test_status_patch_is_camel_case_without_unset_fields() -> None:
 def test_status_patch_can_clear_fields() -> None:
     patch = status_patch(CertificateStatus(state=CertificateState.ISSUED), clear=["enrollment"])
     assert patch == {"status": {"state": "Issued", "enrollment": None}}
+
+
+def test_status_patch_deletes_what_the_previous_status_had_at_any_depth() -> None:
+    previous = status_patch(
+        CertificateStatus(
+            state=CertificateState.FAILED,
+            last_error=ScmError(code=-2, description="Internal error", http_status=500),
+        )
+    )["status"]
+    now = CertificateStatus(
+        state=CertificateState.ENROLLING, last_error=ScmError(description="connection reset")
+    )
+    patch = status_patch(now, previous=previous)
+    assert patch == {
+        "status": {
+            "state": "Enrolling",
+            "lastError": {"code": None, "httpStatus": None, "description": "connection reset"},
+        }
+    }
+
+
+_JSON_LEAF = st.one_of(st.booleans(), st.integers(), st.text(max_size=3))
+_JSON = st.recursive(
+    _JSON_LEAF,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from("abcd"), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_OBJECTS = st.dictionaries(st.sampled_from("abcdef"), _JSON, max_size=5)
+
+
+@settings(max_examples=300, deadline=None)
+@given(old=_OBJECTS, new=_OBJECTS)
+def test_a_status_patch_applied_to_the_previous_status_gives_the_new_one(
+    old: dict[str, Any], new: dict[str, Any]
+) -> None:
+    """What the API server does with the patch (RFC 7386) yields exactly the status dumped."""
+    patch = status_patch_of(new, previous=old)["status"]
+    assert apply_merge_patch(old, patch) == new
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from typing import Any
 from .. import policies
 from ..configs import ConfigEntry
 from ..k8s import SecretData
-from ..models import CertificateState, SectigoCertificate
+from ..models import CertificateState, SectigoCertificate, find_condition
 from ..models.certificate import OutputFormatType
 from ..models.profile import SectigoProfile
 from ..settings import (
@@ -260,8 +260,18 @@ async def gather(ctx: Context, body: Mapping[str, Any], *, first: bool = False) 
 async def _profile(ctx: Context, namespace: str, name: str) -> tuple[int | None, str | None]:
     body = await ctx.kube.get_object("sectigoprofiles", namespace, name)
     profile = SectigoProfile.from_body(body) if body else None
-    found = profile.status.profile if profile and profile.status else None
+    status = profile.status if profile else None
+    found = status.profile if status is not None else None
+    if profile is not None and status is not None:
+        if status.observed_generation != profile.metadata.generation:
+            found = None  # fetched for an earlier spec, or not fetched for this one yet
     if found is None or found.id is None:
-        what = "not found" if body is None else "has not been fetched from SCM yet"
+        ready = find_condition(status.conditions, "Ready") if status is not None else None
+        if profile is None:
+            what = "not found"
+        elif ready is not None and ready.observed_generation == profile.metadata.generation:
+            what = f"is not Ready: {ready.message}"  # e.g. SCM has no such profile
+        else:
+            what = "has not been fetched from SCM yet"
         return None, f"SectigoProfile {name!r} {what}"
     return found.id, None

@@ -162,7 +162,7 @@ class StatusWriter:
         body = self._dump()
         if not self.cleared and body == self._written:
             return
-        patch = status_patch_of(body, sorted(self.cleared))
+        patch = status_patch_of(body, sorted(self.cleared), self._written)
         try:
             version = await self.kube.patch_status(
                 PLURAL, self.namespace, self.name, patch, self.resource_version or None

@@ -86,7 +86,7 @@ async def check(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger) -> None:
         status.credentials_version = entry.secret_version
     # Level-based: an idle recheck that asked SCM nothing and changed nothing writes nothing.
     if status.model_dump(mode="json", by_alias=True, exclude_none=True) != before_dump:
-        await ctx.kube.patch_status(PLURAL, ns, name, status_patch(status))
+        await ctx.kube.patch_status(PLURAL, ns, name, status_patch(status, previous=before_dump))
     ready = ConditionStatus.TRUE if entry.ready else ConditionStatus.FALSE
     if before is None or before.status != ready or before.reason != entry.reason:
         if entry.ready:

@@ -2,10 +2,17 @@
 
 ``Stalled`` when SCM has no profile with that id or name; waits (and retries) while the config is
 not Ready or SCM is unavailable.
+
+``status.profile`` only ever describes the profile the current spec names: an edit of the spec
+removes the one fetched for the old spec until the new one is fetched, and a profile SCM does not
+have removes it (certificates that refer to the SectigoProfile wait meanwhile, see
+``certificates.gather``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import kopf
@@ -19,6 +26,7 @@ from ..models import (
     CertificateType,
     Condition,
     ConditionStatus,
+    find_condition,
     set_condition,
     status_patch,
 )
@@ -34,6 +42,7 @@ async def _write(
     ctx: Context,
     profile: SectigoProfile,
     status: ProfileStatus,
+    previous: Mapping[str, Any],
     ready: bool,
     reason: str,
     message: str,
@@ -54,7 +63,10 @@ async def _write(
         )
     status.observed_generation = profile.metadata.generation
     await ctx.kube.patch_status(
-        PLURAL, profile.metadata.namespace or "", profile.metadata.name, status_patch(status)
+        PLURAL,
+        profile.metadata.namespace or "",
+        profile.metadata.name,
+        status_patch(status, previous=previous),
     )
 
 
@@ -63,10 +75,15 @@ async def fetch(body: kopf.Body, memo: kopf.Memo, retry: int = 0) -> None:
     profile = SectigoProfile.from_body(body)
     spec, ns = profile.spec, profile.metadata.namespace or ""
     status = profile.status or ProfileStatus()
+    previous = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if status.observed_generation != profile.metadata.generation:
+        status.profile = status.fetched_at = None  # fetched for an earlier spec
     entry = ctx.configs.get(ns, spec.config_ref.name)
     if entry is None or not entry.ready or entry.client is None:
         message = f"SectigoConfig {spec.config_ref.name!r} is not Ready"
-        await _write(ctx, profile, status, False, policies.REASON_CONFIG_NOT_READY, message)
+        await _write(
+            ctx, profile, status, previous, False, policies.REASON_CONFIG_NOT_READY, message
+        )
         delay = policies.backoff(retry + 1, base=1.0, cap=ctx.settings.wait_config_max_delay)
         raise kopf.TemporaryError(message, delay=delay)
     kind = "smime" if spec.certificate_type == CertificateType.CLIENT else "ssl"
@@ -75,10 +92,12 @@ async def fetch(body: kopf.Body, memo: kopf.Memo, retry: int = 0) -> None:
         profiles = await api.types(entry.spec.org_id)
         fields = await api.custom_fields()
     except ScmPermanentError as exc:
-        await _write(ctx, profile, status, False, policies.REASON_SCM_ERROR, str(exc))
+        await _write(ctx, profile, status, previous, False, policies.REASON_SCM_ERROR, str(exc))
         raise kopf.PermanentError(str(exc)) from None
     except ScmError as exc:
-        await _write(ctx, profile, status, False, policies.REASON_SCM_UNAVAILABLE, str(exc))
+        await _write(
+            ctx, profile, status, previous, False, policies.REASON_SCM_UNAVAILABLE, str(exc)
+        )
         raise kopf.TemporaryError(str(exc), delay=30) from None
     found = next(
         (
@@ -93,7 +112,10 @@ async def fetch(body: kopf.Body, memo: kopf.Memo, retry: int = 0) -> None:
         wanted = f"id {spec.profile_id}" if spec.profile_id is not None else repr(spec.profile_name)
         names = ", ".join(f"{p.id} {p.name!r}" for p in profiles) or "none"
         message = f"SCM has no {kind} profile {wanted} (available: {names})"
-        await _write(ctx, profile, status, False, policies.REASON_PROFILE_NOT_FOUND, message)
+        status.profile = status.fetched_at = None
+        await _write(
+            ctx, profile, status, previous, False, policies.REASON_PROFILE_NOT_FOUND, message
+        )
         kopf.event(body, type="Warning", reason=policies.REASON_PROFILE_NOT_FOUND, message=message)
         raise kopf.PermanentError(message)
     status.profile = ProfileInfo(
@@ -109,14 +131,46 @@ async def fetch(body: kopf.Body, memo: kopf.Memo, retry: int = 0) -> None:
     )
     status.fetched_at = ctx.now()
     await _write(
-        ctx, profile, status, True, policies.REASON_FETCHED, f"profile {found.id} {found.name!r}"
+        ctx,
+        profile,
+        status,
+        previous,
+        True,
+        policies.REASON_FETCHED,
+        f"profile {found.id} {found.name!r}",
+    )
+
+
+def fetched_lately(profile: SectigoProfile, now: datetime, period: float) -> bool:
+    """Whether status holds the profile of the current spec, fetched less than ``period``
+    seconds ago: a restarted operator leaves it to the refresh timer (no SCM call, no write)."""
+    status = profile.status
+    if status is None or status.profile is None or status.fetched_at is None:
+        return False
+    ready = find_condition(status.conditions, "Ready")
+    return (
+        status.observed_generation == profile.metadata.generation
+        and ready is not None
+        and ready.status == ConditionStatus.TRUE
+        and timedelta(0) <= now - status.fetched_at < timedelta(seconds=period)
     )
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL, id="profile-resume")
+async def resume(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    ctx: Context = memo.context
+    profile = SectigoProfile.from_body(body)
+    if not fetched_lately(profile, ctx.now(), ctx.settings.profile_refresh_seconds):
+        await _fetch(body, memo, retry)
+
+
 @kopf.on.create(GROUP, VERSION, PLURAL, id="profile-create")
 @kopf.on.update(GROUP, VERSION, PLURAL, id="profile-update", field="spec")
 async def reconcile(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    await _fetch(body, memo, retry)
+
+
+async def _fetch(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:
     try:
         await fetch(body, memo, retry)
     except KubeError as exc:  # the API server is away: try again soon, no traceback

@@ -364,15 +364,43 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def status_patch(status: BaseModel, *, clear: Iterable[str] = ()) -> dict[str, Any]:
+def status_patch(
+    status: BaseModel,
+    *,
+    clear: Iterable[str] = (),
+    previous: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """A JSON merge patch body ``{"status": {...}}`` for a status model.
 
     Fields that are ``None`` are left out (untouched by a merge patch); list the camelCase
-    names in ``clear`` to delete them (they are sent as ``null``).
+    names in ``clear`` to delete them (they are sent as ``null``). With ``previous``, the status
+    the server holds (as read, or as last written), every field it has and the model no longer
+    has, at any depth, is deleted too: a merge patch merges nested objects key by key, so
+    without that a field left out of a new value would survive from the old one (an earlier
+    error's code under a new error's description).
     """
-    return status_patch_of(status.model_dump(mode="json", by_alias=True, exclude_none=True), clear)
+    dumped = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return status_patch_of(dumped, clear, previous)
 
 
-def status_patch_of(dumped: Mapping[str, Any], clear: Iterable[str] = ()) -> dict[str, Any]:
+def status_patch_of(
+    dumped: Mapping[str, Any],
+    clear: Iterable[str] = (),
+    previous: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """``status_patch`` of a status already dumped (JSON mode, by alias, without None)."""
-    return {"status": {**dumped, **dict.fromkeys(clear)}}
+    body = _with_removals(previous, dumped) if previous else dict(dumped)
+    return {"status": {**body, **dict.fromkeys(clear)}}
+
+
+def _with_removals(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """``new``, with ``None`` for each key of ``old`` it lacks, recursing into objects both
+    have (RFC 7386: an array or a scalar is replaced whole, an object merged key by key)."""
+    body: dict[str, Any] = dict.fromkeys(k for k in old if k not in new)
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            body[key] = _with_removals(before, value)
+        else:
+            body[key] = value
+    return body
