@@ -90,7 +90,8 @@ class ProfileStatus(ApiModel):
     conditions: Conditions | None = None
     """``Ready`` (profile found) and ``Stalled`` (e.g. unknown id or name)."""
     profile: ProfileInfo | None = None
-    """The profile as SCM describes it."""
+    """The profile as SCM describes it, fetched for the current spec: absent after an edit until
+    the new one is fetched, and while SCM has no such profile."""
     fetched_at: Timestamp | None = None
     """When the profile was last fetched from SCM."""
 
