@@ -302,6 +302,13 @@ async def test_status_on_the_server_is_the_status_written(
     status = kube.objects[("sectigocertificates", "err")]["status"]
     assert status["lastError"]["description"] != first["description"]
     assert "code" not in status["lastError"] and "httpStatus" not in status["lastError"]
+    # the order is placed (the error goes), then its collect fails: the new error is written
+    shared_sandbox_scm.inject_fault("error", "*/ssl/v1/collect/*", count=None, status=503, code=-16)
+    with pytest.raises(RetryLater, match="while collecting"):
+        await step(ctx, "err")
+    status = kube.objects[("sectigocertificates", "err")]["status"]
+    assert status["lastError"]["code"] == -16 and status["lastError"]["httpStatus"] == 503
+    shared_sandbox_scm.clear_faults()
     await step(ctx, "err")
     status = kube.objects[("sectigocertificates", "err")]["status"]
     assert status["state"] == "Issued" and "lastError" not in status
@@ -1125,6 +1132,10 @@ async def test_a_certificate_orders_only_with_the_profile_its_sectigoprofile_nam
         await step(ctx, "p")
     ready = kube.objects[("sectigocertificates", "p")]["status"]["conditions"]
     assert any(c["reason"] == "ProfileNotReady" and missing in c["message"] for c in ready)
+    # as an older operator version left it: the old profile kept beside the new generation
+    kube.objects[("sectigoprofiles", "prof")]["status"]["profile"] = fetched_51["profile"]
+    with pytest.raises(RetryLater, match=missing):
+        await step(ctx, "p")
     assert shared_sandbox_scm.orders() == []
 
     kube.objects[("sectigoprofiles", "prof")] = _profile_body(
@@ -1133,6 +1144,34 @@ async def test_a_certificate_orders_only_with_the_profile_its_sectigoprofile_nam
     kube.objects[("sectigocertificates", "p")]["spec"]["privateKey"] = {"algorithm": "RSA"}
     await step(ctx, "p")
     assert [o["certType"] for o in shared_sandbox_scm.orders()] == [54]
+
+
+async def test_an_order_placed_is_collected_with_its_profile_whatever_the_sectigoprofile_says(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """An order waiting for approval when its SectigoProfile is edited (here to a profile SCM
+    does not have) is still collected once approved: SCM has it, under the profile it was
+    placed with, which status records (``orderedCertType``) for the comparison with the spec
+    afterwards."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    kube.objects[("sectigoprofiles", "prof")] = _profile_body(
+        1, 52, observedGeneration=1, profile={"id": 52, "name": "OV SSL (approval required)"}
+    )
+    kube.objects[("sectigocertificates", "appr")] = cert_body(
+        "appr", commonName="appr.example.com", profileRef={"name": "prof"}
+    )
+    with pytest.raises(RetryLater, match="waits for approval"):
+        await step(ctx, "appr")
+    status = kube.objects[("sectigocertificates", "appr")]["status"]
+    assert status["orderedCertType"] == 52
+    kube.objects[("sectigoprofiles", "prof")] = _profile_body(
+        2, 999, observedGeneration=1, profile={"id": 52, "name": "OV SSL (approval required)"}
+    )
+    shared_sandbox_scm.approve(status["sslId"])
+    await step(ctx, "appr")
+    status = kube.objects[("sectigocertificates", "appr")]["status"]
+    assert status["state"] == "Issued" and status["orderedCertType"] == 52
+    assert [o["certType"] for o in shared_sandbox_scm.orders()] == [52]
 
 
 def _secret_with_marker(name: str, marker: str, **labels: str) -> SecretData:

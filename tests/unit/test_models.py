@@ -191,13 +191,15 @@ _OBJECTS = st.dictionaries(st.sampled_from("abcdef"), _JSON, max_size=5)
 
 
 @settings(max_examples=300, deadline=None)
-@given(old=_OBJECTS, new=_OBJECTS)
+@given(old=_OBJECTS, new=_OBJECTS, clear=st.sets(st.sampled_from("abcdefg")))
 def test_a_status_patch_applied_to_the_previous_status_gives_the_new_one(
-    old: dict[str, Any], new: dict[str, Any]
+    old: dict[str, Any], new: dict[str, Any], clear: set[str]
 ) -> None:
-    """What the API server does with the patch (RFC 7386) yields exactly the status dumped."""
-    patch = status_patch_of(new, previous=old)["status"]
+    """What the API server does with the patch (RFC 7386) yields exactly the status dumped; a
+    field named in ``clear`` goes only if the new status has no value for it."""
+    patch = status_patch_of(new, sorted(clear), previous=old)["status"]
     assert apply_merge_patch(old, patch) == new
+    assert apply_merge_patch({}, status_patch_of(new, sorted(clear))["status"]) == new
 
 
 @pytest.mark.parametrize(

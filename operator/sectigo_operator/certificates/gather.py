@@ -20,7 +20,7 @@ from ..configs import ConfigEntry
 from ..k8s import SecretData
 from ..models import CertificateState, SectigoCertificate, find_condition
 from ..models.certificate import OutputFormatType
-from ..models.profile import SectigoProfile
+from ..models.profile import ProfileInfo, SectigoProfile
 from ..settings import (
     ANNOTATION_ENROLLMENT_IDENTITY,
     ANNOTATION_ENROLLMENT_MARKER,
@@ -260,12 +260,9 @@ async def gather(ctx: Context, body: Mapping[str, Any], *, first: bool = False) 
 async def _profile(ctx: Context, namespace: str, name: str) -> tuple[int | None, str | None]:
     body = await ctx.kube.get_object("sectigoprofiles", namespace, name)
     profile = SectigoProfile.from_body(body) if body else None
-    status = profile.status if profile else None
-    found = status.profile if status is not None else None
-    if profile is not None and status is not None:
-        if status.observed_generation != profile.metadata.generation:
-            found = None  # fetched for an earlier spec, or not fetched for this one yet
+    found = current_profile(profile) if profile is not None else None
     if found is None or found.id is None:
+        status = profile.status if profile is not None else None
         ready = find_condition(status.conditions, "Ready") if status is not None else None
         if profile is None:
             what = "not found"
@@ -275,3 +272,15 @@ async def _profile(ctx: Context, namespace: str, name: str) -> tuple[int | None,
             what = "has not been fetched from SCM yet"
         return None, f"SectigoProfile {name!r} {what}"
     return found.id, None
+
+
+def current_profile(profile: SectigoProfile) -> ProfileInfo | None:
+    """The SectigoProfile's ``status.profile`` if it was fetched for the current spec and is the
+    profile the spec names (an older operator version kept the old one after an edit)."""
+    status, spec = profile.status, profile.spec
+    found = status.profile if status is not None else None
+    if found is None or status is None or status.observed_generation != profile.metadata.generation:
+        return None
+    if spec.profile_id is not None:
+        return found if found.id == spec.profile_id else None
+    return found if found.name == spec.profile_name else None

@@ -259,7 +259,7 @@ async def store(
     status.secret_name = spec.secret_name
     status.scm_status = kind.issued_status
     status.failed_attempts = 0
-    if plan is not None:
+    if plan is not None and status.ordered_cert_type is None:  # placed by an older version
         status.ordered_cert_type, status.ordered_term = plan.cert_type, plan.term
     w.error(None)
     w.record(

@@ -318,7 +318,8 @@ class Step:
                 await self.run(gone, plan, plan_error)
             self._schedule()
             return
-        plan = await self._require_plan(plan, plan_error)
+        placed_order = action == Action.CONTINUE and placed(self.inputs, self.kind)
+        plan = await self._require_plan(plan, plan_error, placed_order)
         entry = await self._require_entry()
         placer = Placer(
             self.ctx, w, self.inputs, plan, entry, self.kind, self.emit, self.stored, self.ready
@@ -351,10 +352,20 @@ class Step:
                 self.w.namespace, pending_key_secret_name(self.w.name)
             )
 
-    async def _require_plan(self, plan: EnrollPlan | None, error: SpecError | None) -> EnrollPlan:
+    async def _require_plan(
+        self, plan: EnrollPlan | None, error: SpecError | None, placed_order: bool = False
+    ) -> EnrollPlan:
+        """The plan of the step; ``placed_order``: the step collects an order SCM has, which
+        needs no SectigoProfile (it is collected with the profile it was placed with)."""
         if error is not None:
             await stall(self.w, self.emit, policies.REASON_INVALID_SPEC, str(error))
-        await self._require_entry()
+        entry = await self._require_entry()
+        ordered = self.w.status.ordered_cert_type
+        if self.inputs.profile_problem is not None and placed_order and ordered is not None:
+            try:
+                return policies.plan_enrollment(self.inputs.cert.spec, entry.spec, ordered)
+            except SpecError as exc:
+                await stall(self.w, self.emit, policies.REASON_INVALID_SPEC, str(exc))
         if self.inputs.profile_problem is not None:
             await self.wait(policies.REASON_PROFILE_NOT_READY, self.inputs.profile_problem)
         assert plan is not None

@@ -297,6 +297,9 @@ class Placer:
         assert enrollment is not None
         w.placed = True
         self.kind.record(status, ref, self.entry.customer_uri)
+        # What SCM was asked for: a placed order is collected (and compared with the spec
+        # afterwards) with these, whatever the spec or the profile say by then.
+        status.ordered_cert_type, status.ordered_term = self.plan.cert_type, self.plan.term
         status.collect_started_at = w.now
         status.failed_attempts = 0
         status.enrollment = enrollment.model_copy(

@@ -52,8 +52,8 @@ class StatusWriter:
         self.resource_version = cert.metadata.resource_version or ""
         """The object's version as last read or written by this step (the fence)."""
         self._written = self._dump()
-        self.cleared: set[str] = set()
-        """camelCase status fields to delete with the next flush."""
+        """The status as the server holds it, as far as this step knows: as read, then as last
+        written (a write deletes what it had and ``status`` lacks, see ``flush``)."""
         self.placed_event: tuple[str, str] | None = None
         """(reason, message) of the Normal Event for an operation placed in this step, posted
         only if the certificate is not issued at once (the Issued Event says it otherwise)."""
@@ -114,9 +114,7 @@ class StatusWriter:
 
     def error(self, exc: ScmError | None) -> None:
         if exc is None:
-            if self.status.last_error is not None:
-                self.status.last_error = None
-                self.cleared.add("lastError")
+            self.status.last_error = None
             return
         self.status.last_error = StatusError(
             code=exc.code,
@@ -128,10 +126,6 @@ class StatusWriter:
     def set_ready(self, verdict: Verdict) -> None:
         """Set Ready alone (Issuing and Stalled keep what they say)."""
         self._condition("Ready", *verdict)
-
-    def clear(self, *fields: str) -> None:
-        """Delete camelCase status fields with the next flush."""
-        self.cleared.update(fields)
 
     @property
     def unwritten_marker(self) -> str | None:
@@ -148,7 +142,7 @@ class StatusWriter:
 
     @property
     def dirty(self) -> bool:
-        return bool(self.cleared) or self._dump() != self._written
+        return self._dump() != self._written
 
     async def flush(self) -> None:
         """Write the status (one merge patch) if it changed since it was read or last written.
@@ -160,9 +154,11 @@ class StatusWriter:
         """
         self.status.observed_generation = self.generation
         body = self._dump()
-        if not self.cleared and body == self._written:
+        if body == self._written:
             return
-        patch = status_patch_of(body, sorted(self.cleared), self._written)
+        # A field set to None, at any depth, is deleted: the patch has null for what the
+        # server holds (``_written``) and ``body`` lacks; a merge patch would keep it otherwise.
+        patch = status_patch_of(body, previous=self._written)
         try:
             version = await self.kube.patch_status(
                 PLURAL, self.namespace, self.name, patch, self.resource_version or None
@@ -175,7 +171,6 @@ class StatusWriter:
             )
         self.resource_version = version or self.resource_version
         self._written = body
-        self.cleared.clear()
 
     async def _still_ours(self) -> bool:
         """After SCM acted for this step, the fence refused the status write: if only the
@@ -203,15 +198,6 @@ class StatusWriter:
         status = self.status
         status.ssl_id = status.renew_id = status.order_number = status.backend_cert_id = None
         status.cert_unique_id = status.collect_started_at = status.scm_status = None
-        self.clear(
-            "sslId",
-            "renewId",
-            "orderNumber",
-            "backendCertId",
-            "certUniqueId",
-            "collectStartedAt",
-            "scmStatus",
-        )
         attempt = status.enrollment.attempt if status.enrollment else 0
         status.enrollment = Enrollment(marker="", attempt=attempt or 0)
 

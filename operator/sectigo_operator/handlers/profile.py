@@ -19,7 +19,7 @@ import kopf
 
 from .. import policies
 from ..certificates import Context
-from ..k8s import KubeError
+from ..k8s import KubeConflict, KubeError
 from ..models import (
     GROUP,
     VERSION,
@@ -62,11 +62,14 @@ async def _write(
             now,
         )
     status.observed_generation = profile.metadata.generation
+    # Fenced: the refresh timer and the change handlers run concurrently, and a write from an
+    # older body would put the old spec's profile back over the new one's.
     await ctx.kube.patch_status(
         PLURAL,
         profile.metadata.namespace or "",
         profile.metadata.name,
         status_patch(status, previous=previous),
+        profile.metadata.resource_version or None,
     )
 
 
@@ -173,6 +176,8 @@ async def reconcile(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> N
 async def _fetch(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:
     try:
         await fetch(body, memo, retry)
+    except KubeConflict:  # changed meanwhile: again, on the newer body Kopf delivers
+        raise kopf.TemporaryError("the SectigoProfile changed meanwhile", delay=1) from None
     except KubeError as exc:  # the API server is away: try again soon, no traceback
         raise kopf.TemporaryError(str(exc), delay=10) from None
 
@@ -183,5 +188,7 @@ async def _fetch(body: kopf.Body, memo: kopf.Memo, retry: int) -> None:
 async def refresh(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     try:
         await fetch(body, memo)
+    except KubeConflict:
+        return  # changed meanwhile: a spec edit is fetched by the change handlers, else next time
     except KubeError as exc:
         raise kopf.TemporaryError(str(exc), delay=10) from None

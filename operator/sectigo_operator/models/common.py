@@ -373,11 +373,11 @@ def status_patch(
     """A JSON merge patch body ``{"status": {...}}`` for a status model.
 
     Fields that are ``None`` are left out (untouched by a merge patch); list the camelCase
-    names in ``clear`` to delete them (they are sent as ``null``). With ``previous``, the status
-    the server holds (as read, or as last written), every field it has and the model no longer
-    has, at any depth, is deleted too: a merge patch merges nested objects key by key, so
-    without that a field left out of a new value would survive from the old one (an earlier
-    error's code under a new error's description).
+    names in ``clear`` to delete them (sent as ``null`` unless the model has a value for them).
+    With ``previous``, the status the server holds (as read, or as last written), every field
+    it has and the model no longer has, at any depth, is deleted too: a merge patch merges
+    nested objects key by key, so without that a field left out of a new value would survive
+    from the old one (an earlier error's code under a new error's description).
     """
     dumped = status.model_dump(mode="json", by_alias=True, exclude_none=True)
     return status_patch_of(dumped, clear, previous)
@@ -390,7 +390,7 @@ def status_patch_of(
 ) -> dict[str, Any]:
     """``status_patch`` of a status already dumped (JSON mode, by alias, without None)."""
     body = _with_removals(previous, dumped) if previous else dict(dumped)
-    return {"status": {**body, **dict.fromkeys(clear)}}
+    return {"status": {**dict.fromkeys(clear), **body}}  # a value set wins over a clear
 
 
 def _with_removals(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
