@@ -651,7 +651,8 @@ class CertificateStatus(ApiModel):
     last_error: ScmError | None = None
     """The last SCM error."""
     ordered_cert_type: int | None = None
-    """The SCM profile id (``certType``) of the order the certificate came from."""
+    """The SCM profile id (``certType``) of the last order SCM accepted (recorded when it was
+    placed; a new order follows when the spec asks for another)."""
     ordered_term: int | None = None
     """The term (days) of that order."""
     history: Annotated[list[HistoryEntry], Field(max_length=MAX_HISTORY_LIMIT)] | None = None
