@@ -112,3 +112,31 @@ def test_a_profile_edit_shows_only_the_new_profile_and_a_restart_asks_scm_nothin
     )
     assert calls(sandbox_scm, CUSTOM_FIELDS) == asked
     assert get(cluster, namespace, PROFILE, "ov")["metadata"]["resourceVersion"] == version
+
+
+def test_a_client_profile_named_by_name_is_resolved_and_used(
+    cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
+) -> None:
+    apply(
+        cluster,
+        namespace,
+        profile("mail", certificateType="client", profileName="Client Certificate"),
+    )
+    fetched_mail = fetched(cluster, namespace, "mail", 61)["status"]["profile"]
+    assert fetched_mail["name"] == "Client Certificate"
+    assert {f["name"] for f in fetched_mail["customFields"]} >= {"Cost Center", "Ticket"}
+    apply(
+        cluster,
+        namespace,
+        certificate(
+            "carol",
+            certificateType="client",
+            email="carol@example.com",
+            firstName="Carol",
+            lastName="Client",
+            profileRef={"name": "mail"},
+        ),
+    )
+    ready = wait_condition(cluster, namespace, CERT, "carol", timeout=60)
+    assert ready["status"]["orderedCertType"] == 61
+    assert [o["certType"] for o in sandbox_scm.orders()] == [61]
