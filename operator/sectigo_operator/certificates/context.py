@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from ..configs import ConfigRegistry
+from ..configs import ConfigRegistry, Kind
 from ..k8s import SecretData
 from ..settings import OperatorSettings
 
@@ -99,8 +99,9 @@ class Context:
     orders: dict[tuple[str, str], tuple[str, str, int]] = field(default_factory=dict)
     """(namespace, certificate) -> (config, SCM kind, order id) of every issued certificate, for
     the SCM drift check."""
-    revoked: dict[tuple[str, str], frozenset[int]] = field(default_factory=dict)
-    """(namespace, config) -> SSL ids and client order numbers SCM lists as revoked (last check)."""
+    revoked: dict[tuple[str, str], frozenset[tuple[Kind, int]]] = field(default_factory=dict)
+    """(namespace, config) -> ("ssl", sslId) and ("smime", orderNumber) of the certificates SCM
+    lists as revoked (last check)."""
     written: dict[tuple[str, str], str] = field(default_factory=dict)
     """Digest of the data of each certificate Secret this process wrote, by (namespace, name):
     the Secret watch tells our own writes from someone else's edits with it."""

@@ -60,14 +60,22 @@ async def delete(ctx: Context, inputs: Inputs, kind: OrderKind, emit: Emit, atte
     policy = spec.deletion_policy
     skip = (meta.annotations or {}).get(ANNOTATION_SKIP_REVOKE) == "true"
     issued = status is not None and kind.order_number(status) is not None and status.fingerprint
-    if policy == DeletionPolicy.REVOKE and issued and not skip:
+    # A revokeRequest not acted on yet is honoured with its own reason (e.g. keyCompromise),
+    # whatever the policy: the user asked for it before or with the deletion.
+    request = spec.revoke_request
+    answered = status.last_revoke_request_id if status is not None else None
+    asked = request is not None and request.id != answered
+    if (policy == DeletionPolicy.REVOKE or asked) and issued and not skip:
         assert status is not None
+        code, reason = (
+            (request.reason_code, request.reason) if asked and request else (5, REVOKE_REASON)
+        )
         entry = inputs.entry
         try:
             if entry is None or not entry.ready or entry.client is None:
                 raise ScmError(f"SectigoConfig {spec.config_ref.name!r} is not Ready")
             ensure_leading(ctx)
-            await kind.revoke(entry.client, status, 5, REVOKE_REASON)
+            await kind.revoke(entry.client, status, code, reason)
             metrics.order(spec.config_ref.name, status.ordered_cert_type, "Revoke")
             emit("Normal", "Revoked", f"certificate {status.cert_unique_id} revoked at SCM")
         except ScmAlreadyRevokedError:
@@ -85,9 +93,9 @@ async def delete(ctx: Context, inputs: Inputs, kind: OrderKind, emit: Emit, atte
                 f"could not revoke {status.cert_unique_id} at SCM within {limit:.0f}s ({exc}); "
                 "the certificate stays valid at SCM and the deletion goes on",
             )
-    elif policy == DeletionPolicy.REVOKE and skip:
+    elif (policy == DeletionPolicy.REVOKE or asked) and skip:
         emit("Warning", REASON_ABANDONED, f"revocation skipped ({ANNOTATION_SKIP_REVOKE})")
-    if inputs.secret_is_ours:
+    if inputs.secret_is_ours and policy != DeletionPolicy.RETAIN:  # Retain set after the finalizer
         await ctx.kube.delete_secret(ns, spec.secret_name)
     if inputs.has_pending_key_secret:
         await ctx.kube.delete_secret(ns, pending_key_secret_name(meta.name))

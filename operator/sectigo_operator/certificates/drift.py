@@ -10,7 +10,7 @@ of that config whose order is in it is woken, and its step reports ``Ready=False
 
 from __future__ import annotations
 
-from ..configs import ConfigEntry
+from ..configs import ConfigEntry, Kind
 from ..scm import SmimeFilter, SslFilter
 from .context import Context
 
@@ -25,19 +25,20 @@ async def check(ctx: Context, entry: ConfigEntry) -> int:
         if ns == entry.namespace and config == entry.name
     }
     kinds = {kind for kind, _ in ours}
-    revoked: set[int] = set()
+    revoked: set[tuple[Kind, int]] = set()  # SSL ids and client order numbers may coincide
     if "ssl" in kinds:
         revoked |= {
-            item.ssl_id async for item in entry.client.ssl.search_all(SslFilter(status="Revoked"))
+            ("ssl", item.ssl_id)
+            async for item in entry.client.ssl.search_all(SslFilter(status="Revoked"))
         }
     if "smime" in kinds:
         revoked |= {
-            item.order_number
+            ("smime", item.order_number)
             async for item in entry.client.smime.search_all(SmimeFilter(state="revoked"))
             if item.order_number is not None
         }
     ctx.revoked[key] = frozenset(revoked)
-    hit = [cert for (kind, number), cert in ours.items() if number in revoked]
+    hit = [cert for order, cert in ours.items() if order in revoked]
     for cert in hit:
         ctx.wake(entry.namespace, cert, ctx.now())
     return len(hit)

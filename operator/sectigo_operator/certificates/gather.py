@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import policies
-from ..configs import ConfigEntry
+from ..configs import ConfigEntry, Kind
 from ..k8s import SecretData
 from ..models import CertificateState, SectigoCertificate, find_condition
 from ..models.certificate import OutputFormatType
@@ -103,7 +103,7 @@ class Inputs:
     user_csr: Reference | None = None
     passwords: Mapping[str, Reference] = field(default_factory=dict)
     """PKCS#12 passwords by Secret name."""
-    revoked: frozenset[int] | None = None
+    revoked: frozenset[tuple[Kind, int]] | None = None
     """What the last SCM drift check of the config listed as revoked (None: not checked)."""
     pending_in_target: bool = False
     """``pending`` is the target Secret, still waiting for its first certificate."""

@@ -15,7 +15,7 @@ from .. import outputs, pki, policies
 from ..configs import ConfigEntry
 from ..k8s import KubeConflict, KubeInvalid
 from ..models import CertificateSpec, CertificateState, CertificateStatus
-from ..models.certificate import OUTPUT_FORMAT_KEYS, KeyEncoding, OutputFormatType
+from ..models.certificate import OUTPUT_FORMAT_KEYS, IssuedOrder, KeyEncoding, OutputFormatType
 from ..policies import EnrollPlan
 from ..scm import Issued, Pending, ScmError, ScmOrderFailedError
 from ..settings import (
@@ -241,10 +241,12 @@ async def store(
     waiting = known.waiting if known is not None else None
     await write(ctx, w, inputs, chain, key, emit, waiting.version if waiting else None)
     window = spec.effective_renewal(entry.spec).expiry_window_days if entry else 30
-    # A request present at issuance is answered by it: none is acted on again afterwards.
-    if spec.renew_request is not None:
+    # A request present when a new certificate is issued is answered by it: none is acted on
+    # again afterwards. The same certificate collected again (a Secret restored) answers none.
+    new = info.fingerprint_sha256 != status.fingerprint
+    if spec.renew_request is not None and new:
         status.last_renew_request_id = spec.renew_request.id
-    if spec.replace_request is not None:
+    if spec.replace_request is not None and new:
         status.last_replace_request_id = spec.replace_request.id
     if spec.revoke_request is not None and status.fingerprint is None:
         # A revokeRequest already in the manifest of a new certificate (a GitOps repository
@@ -256,6 +258,11 @@ async def store(
     )
     status.serial_number = info.serial_number
     status.fingerprint = info.fingerprint_sha256
+    status.issued_order = IssuedOrder(
+        ssl_id=status.ssl_id,
+        order_number=status.order_number,
+        backend_cert_id=status.backend_cert_id,
+    )
     status.secret_name = spec.secret_name
     status.scm_status = kind.issued_status
     status.failed_attempts = 0

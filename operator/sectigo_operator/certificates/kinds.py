@@ -19,6 +19,7 @@ from typing import ClassVar, Protocol
 
 from ..configs import ConfigEntry, Kind
 from ..models import CertificateSpec, CertificateStatus, CertificateType, cert_unique_id
+from ..models.certificate import IssuedOrder
 from ..policies import EnrollPlan
 from ..scm import (
     CollectResult,
@@ -94,7 +95,20 @@ class OrderKind(Protocol):
     async def revoke(
         self, client: ScmClient, status: CertificateStatus, reason_code: int, reason: str
     ) -> None:
-        """Revoke the certificate the status follows (``ScmAlreadyRevokedError`` if it is)."""
+        """Revoke the certificate in the Secret (``issued``; ``ScmAlreadyRevokedError`` if it
+        is revoked already)."""
+
+
+def issued(status: CertificateStatus) -> IssuedOrder:
+    """SCM's ids of the certificate in the Secret: recorded at issuance, else (a status written
+    before they were) the ids of the order the status follows."""
+    if status.issued_order is not None:
+        return status.issued_order
+    return IssuedOrder(
+        ssl_id=status.ssl_id,
+        order_number=status.order_number,
+        backend_cert_id=status.backend_cert_id,
+    )
 
 
 def _custom(plan: EnrollPlan) -> list[CustomFieldValue] | None:
@@ -191,8 +205,9 @@ class SslKind:
     async def revoke(
         self, client: ScmClient, status: CertificateStatus, reason_code: int, reason: str
     ) -> None:
-        assert status.ssl_id is not None
-        await client.ssl.revoke(status.ssl_id, reason_code=reason_code, reason=reason)
+        ssl_id = issued(status).ssl_id
+        assert ssl_id is not None
+        await client.ssl.revoke(ssl_id, reason_code=reason_code, reason=reason)
 
 
 class ClientKind:
@@ -280,10 +295,9 @@ class ClientKind:
     async def revoke(
         self, client: ScmClient, status: CertificateStatus, reason_code: int, reason: str
     ) -> None:
-        assert status.backend_cert_id is not None
-        await client.smime.revoke_by_order(
-            status.backend_cert_id, reason_code=reason_code, reason=reason
-        )
+        backend_cert_id = issued(status).backend_cert_id
+        assert backend_cert_id is not None
+        await client.smime.revoke_by_order(backend_cert_id, reason_code=reason_code, reason=reason)
 
 
 def kind_of(spec: CertificateSpec) -> OrderKind:

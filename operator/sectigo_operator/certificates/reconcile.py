@@ -27,7 +27,7 @@ from . import deletion, importing, issuing, revocation
 from .context import Context, Emit, WatchedSecret
 from .decision import Action, Decision, Facts
 from .gather import Inputs, gather, pending_key_secret_name
-from .kinds import OrderKind, kind_of
+from .kinds import OrderKind, issued, kind_of
 from .outcomes import RetryLater, SecretMissing, Stalled, wait_delay
 from .readiness import REASON_EXPIRED, SecretState, inspect, ready_verdict
 from .requests import Placer, placed
@@ -176,11 +176,12 @@ def _facts(
 
 
 def _listed_revoked(inputs: Inputs, w: StatusWriter, kind: OrderKind) -> bool:
-    number = kind.order_number(w.status)
+    ids = issued(w.status)
+    number = ids.ssl_id if kind.scm == "ssl" else ids.order_number
     if number is None or w.status.fingerprint is None:
         return False
     listed = inputs.revoked
-    return listed is not None and number in listed
+    return listed is not None and (kind.scm, number) in listed
 
 
 class Step:

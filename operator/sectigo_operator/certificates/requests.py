@@ -216,6 +216,8 @@ class Placer:
             leaf = pki.order_chain(pki.parse_pem_chain(result.material)).leaf
         except pki.PkiError:
             return None
+        if pki.cert_info(leaf).fingerprint_sha256 == status.fingerprint:
+            return None  # still the certificate to replace (with the same key: rotation Never)
         if mat.key is not None and pki.cert_matches_key(leaf, mat.key):
             return OrderRef(source)  # already re-issued for the new key
         return None

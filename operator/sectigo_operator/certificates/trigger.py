@@ -233,9 +233,12 @@ def outputs_outdated(f: Facts) -> Decision | None:
 
 CHECKS: Sequence[Check] = (
     foreign_secret,
+    # A revocation is for the certificate in the Secret (``status.issuedOrder``) and comes
+    # before a renewal in flight or failed: that order is abandoned, it must not be revoked in
+    # the certificate's place nor delay the revocation (a key compromise) for its approval.
+    revoke_requested,
     operation_in_flight,
     order_failed,
-    revoke_requested,
     revoked,
     import_requested,
     not_issued,

@@ -580,6 +580,18 @@ class ScmError(ApiModel):
     """When it was received."""
 
 
+class IssuedOrder(ApiModel):
+    """SCM's ids of the certificate in the Secret. They differ from the order ids beside them
+    while a renewal (a new order) is in flight or after it failed."""
+
+    ssl_id: int | None = None
+    """``sslId`` (SSL certificates)."""
+    order_number: int | None = None
+    """``orderNumber`` (client certificates)."""
+    backend_cert_id: str | None = Field(default=None, max_length=64)
+    """``backendCertId`` (client certificates)."""
+
+
 class Enrollment(ApiModel):
     """The SCM order in flight, written to status before SCM is called (duplicate-order
     protection, docs/design.md)."""
@@ -642,6 +654,9 @@ class CertificateStatus(ApiModel):
     """Certificate serial number (hex)."""
     fingerprint: str | None = Field(default=None, max_length=128)
     """SHA-256 fingerprint of the certificate (hex)."""
+    issued_order: IssuedOrder | None = None
+    """SCM's ids of the certificate in the Secret: what ``spec.revokeRequest`` and
+    ``deletionPolicy: Revoke`` revoke, whatever order is in flight."""
     enrollment: Enrollment | None = None
     """The order in flight, if any."""
     collect_started_at: Timestamp | None = None
