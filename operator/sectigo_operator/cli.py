@@ -16,12 +16,25 @@ def main() -> None:
     """Manage Sectigo Certificate Manager certificates from Kubernetes."""
 
 
+def _host_port(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """``--http-address`` checked before anything starts: host:port."""
+    from sectigo_operator.serving import split_address
+
+    if value is not None:
+        try:
+            split_address(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @main.command("run")
 @click.option("-n", "--namespace", "namespaces", multiple=True, help="Watch only these namespaces.")
 @click.option(
     "--http-address",
     envvar="SECTIGO_OPERATOR_HTTP_ADDRESS",
     default=None,
+    callback=_host_port,
     help="host:port for /healthz, /readyz and /metrics (e.g. 0.0.0.0:8080; unset: off).",
 )
 @click.option(
@@ -41,7 +54,7 @@ def main() -> None:
 @click.option("--lease-name", default="sectigo-operator", show_default=True)
 @click.option(
     "--lease-duration",
-    type=float,
+    type=click.FloatRange(min=3.0),
     default=15.0,
     show_default=True,
     help="Seconds a standby waits on an unrenewed Lease; the leader stops acting after 2/3.",

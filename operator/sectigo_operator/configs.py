@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -108,6 +110,8 @@ def _connection(spec: ConfigSpec, secret: SecretData) -> ScmConnection:
             login_text, password_text = login.decode().strip(), password.decode().strip()
         except UnicodeDecodeError:
             raise ValueError(f"Secret {secret.name!r}: login or password is not UTF-8") from None
+        _one_line(secret.name, ref.login_key, login_text)
+        _one_line(secret.name, ref.password_key, password_text)
         return ScmConnection(**common, login=login_text, password=password_text)
     ref2 = spec.client_certificate_secret_ref
     assert ref2 is not None
@@ -117,17 +121,32 @@ def _connection(spec: ConfigSpec, secret: SecretData) -> ScmConnection:
         if not value:
             raise ValueError(f"Secret {secret.name!r} has no (or an empty) key {name!r}")
     assert login is not None and crt is not None and key is not None
+    login_text = login.decode("utf-8", "replace").strip()
+    _one_line(secret.name, ref2.login_key, login_text)
     return ScmConnection(
         **common,
-        login=login.decode().strip(),
+        login=login_text,
         client_certificate=ClientCertificate(certificate_pem=crt, private_key_pem=key),
     )
+
+
+def _one_line(secret: str, key: str, text: str) -> None:
+    """Credentials go in HTTP headers: a control character (a line break inside the value, as
+    a multi-line file put into the Secret) cannot be sent, and must not reach an error text."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise ValueError(
+            f"Secret {secret!r}: key {key!r} holds a control character (a line break inside "
+            "the value?); SCM credentials are one line"
+        )
 
 
 class ConfigRegistry:
     """All SectigoConfigs this operator serves, keyed by (namespace, name)."""
 
     def __init__(self) -> None:
+        self.guard: Callable[[], None] | None = None
+        """Given to every SCM client: called before each order or revocation is sent (the
+        operator's leadership check, set at start-up)."""
         self._entries: dict[tuple[str, str], ConfigEntry] = {}
         self._closing: list[asyncio.TimerHandle] = []
 
@@ -206,15 +225,34 @@ class ConfigRegistry:
             connection = _connection(spec, secret)
         except (ValueError, ValidationError) as exc:
             await self._set_client(entry, spec, None, "")
-            message = (
-                str(exc)
-                if isinstance(exc, ValueError) and not isinstance(exc, ValidationError)
-                else f"Secret {ref.name!r} does not hold usable credentials"
-            )
+            if isinstance(exc, ValidationError):
+                fields = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+                if "base_url" in fields:  # the CRD's rules keep most of these out
+                    return self._not_ready(
+                        entry,
+                        policies.REASON_INVALID_SPEC,
+                        "spec.url: "
+                        + "; ".join(
+                            e["msg"] for e in exc.errors() if e["loc"][:1] == ("base_url",)
+                        ),
+                    )
+                message = f"Secret {ref.name!r} does not hold usable credentials"
+            else:
+                message = str(exc)
             return self._not_ready(entry, policies.REASON_CREDENTIALS_MISSING, message)
         first = entry.client is None
         if entry.fingerprint != fingerprint or entry.client is None:
-            await self._set_client(entry, spec, ScmClient(connection), fingerprint)
+            try:
+                client = ScmClient(connection, guard=self.guard)  # loads a client certificate
+            except (ssl.SSLError, OSError, ValueError) as exc:
+                await self._set_client(entry, spec, None, "")
+                return self._not_ready(
+                    entry,
+                    policies.REASON_CREDENTIALS_MISSING,
+                    f"Secret {ref.name!r}: tls.crt and tls.key are not a usable certificate and "
+                    f"key ({type(exc).__name__})",
+                )
+            await self._set_client(entry, spec, client, fingerprint)
         assert entry.client is not None
         entry.secret_version = secret.resource_version
         if first and trusted is not None and trusted[0] == secret.resource_version:

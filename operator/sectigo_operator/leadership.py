@@ -112,7 +112,10 @@ class Elector:
         record = await self.api.read_lease(self.namespace, self.name)
         now_wall = self.wall()
         mine = record is not None and record.holder == self.identity
-        if record is not None and record.holder and not mine and not self._expired(record, sent):
+        # A record is first seen when the answer arrived, not when the read was sent: a slow
+        # read must not shorten the wait before taking over.
+        seen = self.monotonic()
+        if record is not None and record.holder and not mine and not self._expired(record, seen):
             return False
         new = LeaseRecord(
             holder=self.identity,

@@ -144,6 +144,16 @@ INVALID: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
     ),
     ("config: not a URL", with_spec(CONFIG, url="cert-manager.com/api"), ("spec.url",)),
     (
+        "config: user info in the URL",
+        with_spec(CONFIG, url="https://admin:pw@cert-manager.com/"),
+        ("spec.url must not hold user info",),
+    ),
+    (
+        "config: a query in the URL",
+        with_spec(CONFIG, url="https://cert-manager.com/?customer=x"),
+        ("spec.url must not hold user info", "a query"),
+    ),
+    (
         "config: missing customerUri",
         with_spec(CONFIG, customerUri=None),
         ("spec.customerUri", "Required"),

@@ -94,7 +94,17 @@ def test_retry_after_is_kept() -> None:
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [("5", 5.0), (" 2.5 ", 2.5), ("-3", 0.0), ("", None), (None, None), ("soon", None)],
+    [
+        ("5", 5.0),
+        (" 2.5 ", 2.5),
+        ("-3", 0.0),
+        ("", None),
+        (None, None),
+        ("soon", None),
+        ("inf", None),
+        ("nan", None),
+        ("1e15", None),
+    ],
 )
 def test_parse_retry_after_seconds(header: str | None, expected: float | None) -> None:
     assert e.parse_retry_after(header) == expected

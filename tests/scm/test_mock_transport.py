@@ -386,3 +386,47 @@ async def test_error_description_is_scrubbed_of_the_password() -> None:
             await scm.ssl.types()
     assert PASSWORD not in str(info.value) and PASSWORD not in repr(info.value)
     assert info.value.code == -970
+
+
+async def test_the_guard_stops_an_order_after_its_wait_for_a_connection_slot() -> None:
+    """The leadership is checked again inside the client: an enroll that waited for the only
+    connection slot while the process lost the leadership is never sent; reads still are."""
+
+    class NotLeading(Exception):
+        pass
+
+    leading = True
+
+    def guard() -> None:
+        if not leading:
+            raise NotLeading
+
+    started, release = asyncio.Event(), asyncio.Event()
+    rec = Recorder(lambda r: httpx.Response(200, json=[]))
+    values: dict[str, Any] = {
+        "base_url": "http://127.0.0.1:9",
+        "customer_uri": "acme",
+        "login": "admin",
+        "password": PASSWORD,
+        "max_concurrency": 1,
+    }
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        rec.requests.append(request)
+        started.set()
+        await release.wait()
+        return httpx.Response(200, json=[])
+
+    scm = ScmClient(
+        ScmConnection.model_validate(values), transport=httpx.MockTransport(slow), guard=guard
+    )
+    async with scm:
+        reading = asyncio.create_task(scm.ssl.types())  # holds the only slot
+        await started.wait()
+        ordering = asyncio.create_task(scm.ssl.enroll(enroll_request()))  # begun while leading
+        leading = False
+        release.set()
+        await reading
+        with pytest.raises(NotLeading):
+            await ordering
+    assert [r.method for r in rec.requests] == ["GET"]

@@ -7,14 +7,23 @@ captured for the right and a wrong password.
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 
+import httpx
 import pytest
+from pydantic import ValidationError
 
 from sectigo_operator.sandbox.config import SandboxConfig
 from sectigo_operator.sandbox.testing import SandboxHandle
-from sectigo_operator.scm import ScmClient, ScmError, SslEnrollRequest
+from sectigo_operator.scm import (
+    RetryPolicy,
+    ScmClient,
+    ScmConnection,
+    ScmError,
+    SslEnrollRequest,
+)
 
 from .conftest import connection_for, make_csr
 
@@ -105,3 +114,38 @@ async def test_password_never_leaks(
     assert WRONG_PASSWORD not in everything
     # The check can fail: the canary really was sent on the wire during this test.
     assert sandbox.password == PASSWORD
+
+
+@pytest.mark.parametrize("field", ["password", "login"])
+def test_credentials_that_cannot_be_sent_as_headers_are_refused_without_echo(field: str) -> None:
+    """A line break in the password (a multi-line file put into the Secret): never sent, as an
+    HTTP library refusing the header quotes its value, escaped, in its error and in its own
+    debug log. The connection is refused, and its error does not show the value."""
+    value = "First-line\nLeak-Canary-9f"
+    given = {"login": "a", "password": "p", field: value}
+    with pytest.raises(ValidationError) as info:
+        ScmConnection(base_url="https://scm.example.com", customer_uri="c", **given)
+    assert "one line" in str(info.value)
+    for text in texts_of(info.value):
+        assert "Leak-Canary" not in text and "First-line" not in text
+
+
+async def test_a_password_echoed_json_escaped_by_scm_does_not_leak() -> None:
+    """SCM's error body echoes the password with JSON escapes (\\u00e4): the description, once
+    decoded, must not hold it."""
+    password = "pässwörd-Leak-Canary"
+    body = json.dumps({"code": -16, "description": f"bad password {password}"})
+    transport = httpx.MockTransport(lambda _request: httpx.Response(401, content=body.encode()))
+    connection = ScmConnection(
+        base_url="https://scm.example.com",
+        customer_uri="c",
+        login="a",
+        password=password,
+        retry=RetryPolicy(max_attempts=1),
+    )
+    async with ScmClient(connection, transport=transport) as scm:
+        with pytest.raises(ScmError) as info:
+            await scm.check_credentials()
+    assert info.value.code == -16
+    for text in texts_of(info.value):
+        assert "Leak-Canary" not in text and "pässwörd" not in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -130,3 +131,38 @@ async def test_release_hands_over_at_once() -> None:
 def test_timing_must_leave_the_leader_time_to_stop() -> None:
     with pytest.raises(ValueError, match="renew_deadline < lease_duration"):
         LeaseTiming(lease_duration=10, renew_deadline=10, retry_period=2)
+
+
+class SlowRead(MemoryLease):
+    """A read that takes ``latency`` seconds; ``during`` runs while it is in flight."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self.clock, self.latency = clock, 0.0
+        self.during: Any = None
+
+    async def read_lease(self, namespace: str, name: str) -> LeaseRecord | None:
+        if self.during is not None:
+            during, self.during = self.during, None
+            self.clock.advance(self.latency - 0.5)
+            await during()
+            self.clock.advance(0.5)
+        return self.record
+
+
+async def test_a_slow_read_does_not_shorten_the_wait_before_a_takeover() -> None:
+    """The candidate's 7 s read sees the holder's renewal made during it: the lease duration
+    counts from when the answer arrived, so the candidate takes over only after the holder
+    stopped acting (its renew deadline passed)."""
+    clock = Clock()
+    lease = SlowRead(clock)
+    a, b = elector(lease, clock, "a"), elector(lease, clock, "b")
+    assert await a.try_acquire_or_renew()
+    lease.latency = 7.0
+    lease.during = a.try_acquire_or_renew  # a renews during b's read, then is cut off
+    assert not await b.try_acquire_or_renew()
+    for _ in range(100):  # b polls every half second
+        clock.advance(0.5)
+        if await b.try_acquire_or_renew():
+            break
+    assert b.held() and not a.held()

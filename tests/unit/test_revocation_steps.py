@@ -230,3 +230,16 @@ async def test_a_revoked_client_order_number_does_not_revoke_an_ssl_certificate(
     assert await drift.check(ctx, listed) == 0  # type: ignore[arg-type]
     await step(ctx, "web")
     assert obj["status"]["state"] == "Issued"
+
+
+async def test_a_retry_after_of_a_day_waits_at_most_the_documented_ceiling(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """SCM asks for a day (Retry-After 86400) on the enroll: the certificate looks again
+    within ``retry_max_delay``, not a day later."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    kube.objects[("sectigocertificates", "busy")] = cert_body("busy", commonName="busy.example.com")
+    shared_sandbox_scm.inject_fault("rate_limit", "*/ssl/v1/enroll", retry_after=86400)
+    with pytest.raises(RetryLater) as waited:
+        await step(ctx, "busy")
+    assert 1.0 <= waited.value.delay <= ctx.settings.retry_max_delay

@@ -264,7 +264,7 @@ class Placer:
             w.error(exc)
             await w.flush()
             raise RetryLater(
-                max(1.0, exc.retry_after or 0.0),
+                min(max(1.0, exc.retry_after or 0.0), self.ctx.settings.retry_max_delay),
                 f"SCM's answer was lost ({exc}); looking the result up by its marker",
             ) from None
         except ScmAuthenticationError as exc:

@@ -267,8 +267,8 @@ async def scm_failure(
     await w.flush()
     emit("Warning", reason, message)
     delay = policies.backoff(attempts, base=2.0, cap=ctx.settings.retry_max_delay)
-    if exc.retry_after:
-        delay = max(delay, exc.retry_after)
+    if exc.retry_after:  # SCM's wish, within the documented ceiling
+        delay = min(max(delay, exc.retry_after), ctx.settings.retry_max_delay)
     raise RetryLater(delay, message)
 
 

@@ -9,6 +9,7 @@ client and key generation run in a thread pool sized by ``OperatorSettings.worke
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ import kopf
 
 from ..certificates import Context
 from ..certificates.scheduler import Scheduler
+from ..certificates.status import ensure_leading
 from ..configs import ConfigRegistry
 from ..k8s import Kube
 from ..settings import PREFIX, OperatorSettings
@@ -149,6 +151,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         wake=scheduler.wake,
         leading=getattr(memo, "leading", None) or (lambda: True),
     )
+    # Checked again inside the SCM client, after a request waited for a connection slot.
+    context.configs.guard = functools.partial(ensure_leading, context)
     await secret.prefill(
         context, kube, getattr(memo, "namespaces", ()), ours.list_chunk_size or 500
     )

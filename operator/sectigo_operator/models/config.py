@@ -43,7 +43,14 @@ _URL_RULE = Cel(
     ),
 )
 
-Url = Annotated[str, Field(min_length=8, max_length=2048), _URL_RULE]
+_URL_PARTS_RULE = Cel(
+    "!self.matches('^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@') && !self.contains('?')"
+    " && !self.contains('#')",
+    message="spec.url must not hold user info (user:password@; the credentials are in the"
+    " Secret), a query or a fragment",
+)
+
+Url = Annotated[str, Field(min_length=8, max_length=2048), _URL_RULE, _URL_PARTS_RULE]
 Term = Annotated[int, Field(ge=1, le=3650)]
 """Validity in days (SCM ``term``; must be one of the profile's terms)."""
 Comments = Annotated[str, Field(max_length=MAX_TEXT)]

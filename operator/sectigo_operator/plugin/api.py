@@ -14,6 +14,8 @@ from typing import Any
 
 import click
 import kubernetes
+import urllib3
+import yaml
 from kubernetes.client.exceptions import ApiException
 
 from ..models import GROUP, VERSION
@@ -30,7 +32,7 @@ class Api:
             kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, context=context, client_configuration=config
             )
-        except (kubernetes.config.ConfigException, FileNotFoundError) as exc:
+        except (kubernetes.config.ConfigException, OSError, yaml.YAMLError) as exc:
             raise click.ClickException(f"cannot load the kubeconfig: {exc}") from None
         client = kubernetes.client.ApiClient(config)
         self.custom = kubernetes.client.CustomObjectsApi(client)
@@ -82,7 +84,7 @@ def _context_namespace(kubeconfig: str | None, context: str | None) -> str:
         contexts, current = kubernetes.config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
             config_file=kubeconfig
         )
-    except (kubernetes.config.ConfigException, FileNotFoundError):
+    except (kubernetes.config.ConfigException, OSError, yaml.YAMLError):
         return "default"
     chosen = next((c for c in contexts if c["name"] == context), current) if context else current
     return str((chosen or {}).get("context", {}).get("namespace") or "default")
@@ -104,8 +106,8 @@ def errors(plural: str, namespace: str, name: str) -> Iterator[None]:
         raise click.ClickException(
             f"the API server refused the request for {kind} {name!r}{where}: {reason}"
         ) from None
-    except OSError as exc:  # urllib3 wraps connection failures in OSError subclasses
-        raise click.ClickException(f"cannot reach the API server: {exc}") from None
+    except (OSError, urllib3.exceptions.HTTPError) as exc:  # refused, reset, retries exhausted
+        raise click.ClickException(f"cannot reach the API server: {type(exc).__name__}") from None
 
 
 def _api_message(exc: ApiException) -> str:

@@ -62,10 +62,16 @@ class ScmClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        guard: Callable[[], None] | None = None,
     ) -> None:
-        """``transport``, ``sleep`` and ``rand`` are for tests (mock transport, no real backoff)."""
+        """``transport``, ``sleep`` and ``rand`` are for tests (mock transport, no real backoff).
+        ``guard`` is called right before each attempt of a POST (an order, a revocation), once
+        a connection slot is taken: it raises to stop a request the caller may no longer make
+        (a process that lost the leadership while it waited for a slot)."""
         self.connection = connection
-        self._transport = _Transport(connection, transport=transport, sleep=sleep, rand=rand)
+        self._transport = _Transport(
+            connection, transport=transport, sleep=sleep, rand=rand, guard=guard
+        )
         self.ssl = SslApi(self._transport)
         self.smime = SmimeApi(self._transport)
 

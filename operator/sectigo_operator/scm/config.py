@@ -89,6 +89,16 @@ class ScmConnection(BaseModel):
     max_concurrency: int = Field(default=8, ge=1, description="Requests in flight per client.")
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
 
+    @field_validator("customer_uri", "login", "password")
+    @classmethod
+    def _one_line(cls, value: str | SecretStr | None) -> str | SecretStr | None:
+        """Sent as HTTP headers: a control character cannot be sent, and an HTTP library's
+        error (and its own debug log) would quote the value, escaped, when it refuses it."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is not None and any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+            raise ValueError("must be one line without control characters")
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _check_url(cls, value: str) -> str:

@@ -49,6 +49,7 @@ The same statuses *with* an SCM ``code`` are SCM's own refusal and are raised as
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -212,9 +213,11 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:  # "inf", "nan" and absurd values are no usable wish
+        return max(0.0, seconds) if math.isfinite(seconds) and seconds < 1e9 else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

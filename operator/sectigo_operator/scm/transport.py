@@ -7,6 +7,7 @@ put into exceptions and not in any repr.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import shutil
@@ -28,7 +29,8 @@ from .errors import (
     ScmResponseLost,
     ScmRetryableError,
     ScmTransportError,
-    error_from_response,
+    classify,
+    parse_error_body,
     parse_retry_after,
 )
 
@@ -86,7 +88,9 @@ def _load_client_certificate(context: ssl.SSLContext, certificate: bytes, key: b
     fds = _memory_files(certificate, key)
     if fds is not None:
         try:
-            context.load_cert_chain(f"/proc/self/fd/{fds[0]}", f"/proc/self/fd/{fds[1]}")
+            context.load_cert_chain(
+                f"/proc/self/fd/{fds[0]}", f"/proc/self/fd/{fds[1]}", password=_no_passphrase
+            )
         finally:
             for fd in fds:
                 os.close(fd)
@@ -100,7 +104,7 @@ def _load_client_certificate(context: ssl.SSLContext, certificate: bytes, key: b
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-        context.load_cert_chain(*paths)
+        context.load_cert_chain(*paths, password=_no_passphrase)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -127,6 +131,25 @@ def _memory_files(*contents: bytes) -> list[int] | None:
     return fds
 
 
+def _spellings(secret: str) -> tuple[str, ...]:
+    """The ways a secret can appear in a library's or a server's error text: as is, escaped
+    as in a Python or bytes repr (h11 quotes a refused header value), and JSON-escaped. Longest
+    first, so that a spelling containing another is replaced whole."""
+    forms = {
+        secret,
+        secret.encode("unicode_escape").decode("ascii"),
+        repr(secret.encode())[2:-1],
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
+    return tuple(sorted((f for f in forms if f), key=len, reverse=True))
+
+
+def _no_passphrase() -> bytes:
+    """An encrypted client key: refused, never a passphrase prompt on the terminal."""
+    raise ValueError("the client certificate's key is encrypted")
+
+
 class _Transport:
     """HTTP plumbing: the pooled client, the semaphore, error mapping and the retry loop."""
 
@@ -137,13 +160,15 @@ class _Transport:
         transport: httpx.AsyncBaseTransport | None,
         sleep: Sleep,
         rand: Callable[[], float],
+        guard: Callable[[], None] | None = None,
     ) -> None:
         self._connection = connection
+        self._guard = guard
         self._sleep = sleep
         self._rand = rand
         self._semaphore = asyncio.Semaphore(connection.max_concurrency)
         secret = connection.password.get_secret_value() if connection.password else None
-        self._secrets = tuple(s for s in (secret,) if s)
+        self._secrets = _spellings(secret) if secret else ()
         timeout = httpx.Timeout(
             connect=connection.connect_timeout,
             read=connection.read_timeout,
@@ -230,6 +255,8 @@ class _Transport:
         if json is not None or content is not None:
             headers["Content-Type"] = "application/json;charset=UTF-8"
         async with self._semaphore:
+            if not idempotent and self._guard is not None:
+                self._guard()  # may raise: checked after the wait for a slot, before sending
             try:
                 response = await self._http.request(
                     method, path, params=params, json=json, content=content, headers=headers
@@ -237,12 +264,14 @@ class _Transport:
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing reached SCM: safe to retry any call.
                 self._log(method, path, operation, None, started, attempt)
-                raise _Retry(ScmTransportError(self._describe(exc))) from exc
+                raise _Retry(ScmTransportError(self._describe(exc))) from None
             except httpx.HTTPError as exc:
+                # No chained cause: a library's own text may quote a header (the password)
+                # in a spelling the scrubbed description above does not show.
                 self._log(method, path, operation, None, started, attempt)
                 if not idempotent:
-                    raise ScmResponseLost(self._describe(exc), operation=operation) from exc
-                raise _Retry(ScmTransportError(self._describe(exc))) from exc
+                    raise ScmResponseLost(self._describe(exc), operation=operation) from None
+                raise _Retry(ScmTransportError(self._describe(exc))) from None
         self._log(method, path, operation, response.status_code, started, attempt)
         if response.is_success:
             try:
@@ -258,9 +287,13 @@ class _Transport:
                 raise _Retry(
                     ScmMalformedResponse(description, http_status=response.status_code)
                 ) from None
-        error = error_from_response(
-            response.status_code,
-            self.scrub(response.content.decode("utf-8", "replace")),
+        code, text = parse_error_body(self.scrub(response.content.decode("utf-8", "replace")))
+        # Scrubbed again once decoded: an echo of the password in JSON escapes (\u00e4) reads
+        # as the password itself only now.
+        error = classify(response.status_code, code)(
+            self.scrub(text),
+            code=code,
+            http_status=response.status_code,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
         if isinstance(error, ScmRetryableError):
