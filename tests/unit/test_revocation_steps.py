@@ -1,4 +1,4 @@
-"""Revocation, deletion policies, replacements and request ids around orders in flight.
+"""Revocation, deletion policies, replacements, imports and request ids around orders in flight.
 
 Steps against the fake Kubernetes of ``test_certificate_steps`` and the in-process sandbox SCM:
 what is revoked is always the certificate in the Secret (``status.issuedOrder``), never a
@@ -243,3 +243,86 @@ async def test_a_retry_after_of_a_day_waits_at_most_the_documented_ceiling(
     with pytest.raises(RetryLater) as waited:
         await step(ctx, "busy")
     assert 1.0 <= waited.value.delay <= ctx.settings.retry_max_delay
+
+
+def _ready(obj: dict[str, Any]) -> tuple[str, str]:
+    return next(
+        (c["status"], c["reason"]) for c in obj["status"]["conditions"] if c["type"] == "Ready"
+    )
+
+
+async def test_a_revocation_withdrawn_after_scm_failed_it_returns_to_issued(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    obj = kube.objects[("sectigocertificates", "rv")] = cert_body("rv", commonName="rv.example.com")
+    await step(ctx, "rv")
+    _edit(obj, revokeRequest={"id": "x", "reasonCode": 0, "reason": "r"})
+    shared_sandbox_scm.inject_fault("error", "*/ssl/v1/revoke/*", count=None, status=503, code=-2)
+    with pytest.raises(RetryLater):
+        await step(ctx, "rv")
+    assert obj["status"]["state"] == "Revoking"
+    shared_sandbox_scm.clear_faults()
+    del obj["spec"]["revokeRequest"]  # the user changed their mind
+    obj["metadata"]["generation"] += 1
+    await step(ctx, "rv")
+    assert obj["status"]["state"] == "Issued" and _ready(obj) == ("True", "Issued")
+    assert obj["status"]["history"][-1]["status"] == "Issued"
+    kube.writes.clear()
+    ctx.versions.clear()
+    await step(ctx, "rv")  # settled: nothing to write
+    assert kube.writes == []
+
+
+async def test_a_restart_after_a_revocation_writes_nothing(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    obj = kube.objects[("sectigocertificates", "rw")] = cert_body("rw", commonName="rw.example.com")
+    await step(ctx, "rw")
+    _edit(obj, revokeRequest={"id": "x", "reasonCode": 0, "reason": "decommissioned"})
+    await step(ctx, "rw")
+    assert _ready(obj) == ("False", "Revoked")
+    kube.writes.clear()
+    ctx.versions.clear()
+    await step(ctx, "rw")  # as after a restart
+    assert kube.writes == []
+    message = next(c["message"] for c in obj["status"]["conditions"] if c["type"] == "Ready")
+    assert "decommissioned" in message
+
+
+async def test_an_import_of_an_expired_certificate_is_not_ready(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """An existing SCM certificate past its notAfter is imported as it is, and Ready says it
+    has expired (it said Ready=True until the next step)."""
+    from datetime import timedelta
+
+    import httpx
+
+    key = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
+    csr = pki.build_csr(key, pki.CsrRequest(common_name="old.example.com"))
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(
+            shared_sandbox_scm.base_url + "/api/ssl/v1/enroll",
+            json={"orgId": shared_sandbox_scm.org_id, "certType": 51, "term": 365, "csr": csr},
+            headers=shared_sandbox_scm.auth_headers(),
+        )
+    number = answer.json()["sslId"]
+    shared_sandbox_scm.issue(number)
+    later = ctx.now() + timedelta(days=400)
+    ctx.now = lambda: later
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    kube.secrets["k"] = SecretData(
+        "k", NS, "Opaque", {"tls.key": pki.private_key_to_pem(key, "PKCS8")}
+    )
+    obj = kube.objects[("sectigocertificates", "old")] = cert_body(
+        "old",
+        commonName="old.example.com",
+        privateKeySecretRef={"name": "k", "key": "tls.key"},
+        renewal={"autoRenew": False},
+        **{"import": {"sslId": number}},
+    )
+    await step(ctx, "old")
+    assert obj["status"]["sslId"] == number
+    assert _ready(obj) == ("False", "Expired")

@@ -32,7 +32,13 @@ from .gather import Inputs, Reference, pending_key_secret_name
 from .keys import KeyMaterial, clear_target, key_for, marker_annotations
 from .kinds import OrderKind
 from .outcomes import RetryLater
-from .readiness import SecretState, certificate_only_verdict, ready_message
+from .readiness import (
+    REASON_EXPIRED,
+    SecretState,
+    certificate_only_verdict,
+    expired,
+    ready_message,
+)
 from .status import StatusWriter, Verdict, scm_failure, stall
 from .trigger import jittered_renewal_time
 
@@ -272,7 +278,10 @@ async def store(
     w.record(
         CertificateState.ISSUED, f"serial {info.serial_number}, expires {info.not_after:%Y-%m-%d}"
     )
-    if key is not None:
+    if expired(status, inputs.now):  # an import of a certificate past its notAfter
+        message = f"the certificate in Secret {spec.secret_name!r} has expired"
+        w.conditions(ready=(False, REASON_EXPIRED, message))
+    elif key is not None:
         w.conditions(ready=(True, policies.REASON_ISSUED, ready_message(status, spec.secret_name)))
     else:
         w.conditions(ready=certificate_only_verdict(status, spec.secret_name))

@@ -238,8 +238,9 @@ class Step:
             raise Stalled(decision.message)
         if action == Action.REVOKED:
             was = w.status.state == CertificateState.REVOKED
-            w.record(CertificateState.REVOKED, decision.message)
-            w.conditions(ready=(False, decision.reason, decision.message))
+            if not was:  # once revoked, the conditions keep saying how (and nothing is written)
+                w.record(CertificateState.REVOKED, decision.message)
+                w.conditions(ready=(False, decision.reason, decision.message))
             await w.flush()
             if not was:
                 self.emit("Warning", decision.reason, decision.message)
@@ -247,6 +248,8 @@ class Step:
             self.ctx.wake(w.namespace, w.name, None)
             return
         if action == Action.READY:
+            if w.status.state == CertificateState.REVOKING:  # the revokeRequest was withdrawn
+                w.record(CertificateState.ISSUED, "the revocation was withdrawn before SCM did it")
             w.conditions(ready=self.ready)
             await w.flush()
             await self._drop_stray_key()
