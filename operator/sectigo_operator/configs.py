@@ -220,6 +220,7 @@ class ConfigRegistry:
         fingerprint = _fingerprint(spec, secret)
         fresh = time.monotonic() - entry.checked_at < full_check_after
         if entry.ready and entry.fingerprint == fingerprint and fresh:
+            entry.secret_version = secret.resource_version  # e.g. only its labels changed
             return entry
         try:
             connection = _connection(spec, secret)
@@ -294,6 +295,8 @@ class ConfigRegistry:
             task = asyncio.get_running_loop().call_later(
                 CLOSE_GRACE_SECONDS, lambda: asyncio.ensure_future(old.aclose())
             )
+            now = asyncio.get_running_loop().time()
+            self._closing = [t for t in self._closing if not t.cancelled() and t.when() > now]
             self._closing.append(task)
         entry.profiles.clear()
 

@@ -14,6 +14,7 @@ from sectigo_operator import policies
 from sectigo_operator.configs import ConfigRegistry
 from sectigo_operator.k8s import SecretData
 from sectigo_operator.models.config import ConfigSpec
+from sectigo_operator.sandbox.testing import SandboxHandle
 
 
 class OneSecret:
@@ -70,3 +71,41 @@ async def test_a_url_the_crd_would_refuse_is_reported_as_spec_url() -> None:
     assert reason == policies.REASON_INVALID_SPEC
     assert message.startswith("spec.url: ") and "user info" in message
     assert "Leak-Canary" not in message
+
+
+async def test_a_secret_changed_only_in_metadata_is_recorded_without_asking_scm(
+    shared_sandbox_scm: SandboxHandle,
+) -> None:
+    """Its resourceVersion is what a restarted operator compares before trusting the last
+    check (``credentialsVersion``): it must follow the Secret even when the data did not."""
+    spec = ConfigSpec.model_validate(
+        {
+            "url": shared_sandbox_scm.base_url,
+            "customerUri": shared_sandbox_scm.customer_uri,
+            "orgId": shared_sandbox_scm.org_id,
+            "credentialsSecretRef": {"name": "cred"},
+        }
+    )
+    data = {
+        "login": shared_sandbox_scm.login.encode(),
+        "password": shared_sandbox_scm.password.encode(),
+    }
+    registry = ConfigRegistry()
+    try:
+        first = SecretData("cred", "ns", "Opaque", data, resource_version="1")
+        entry = await registry.refresh("ns", "scm", spec, OneSecret(first), full_check_after=60)
+        assert entry.ready and entry.secret_version == "1"
+        calls = shared_sandbox_scm.counters()["callsByEndpoint"]
+        relabelled = SecretData(
+            "cred", "ns", "Opaque", data, labels={"team": "a"}, resource_version="2"
+        )
+        entry = await registry.refresh(
+            "ns", "scm", spec, OneSecret(relabelled), full_check_after=60
+        )
+        assert entry.ready and entry.secret_version == "2"
+        after = shared_sandbox_scm.counters()["callsByEndpoint"]
+        assert {k: v for k, v in after.items() if "sandbox-admin" not in k} == {
+            k: v for k, v in calls.items() if "sandbox-admin" not in k
+        }
+    finally:
+        await registry.close()
