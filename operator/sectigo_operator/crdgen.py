@@ -140,10 +140,12 @@ def resource_schema(resource: type[Resource]) -> dict[str, Any]:
     """The ``openAPIV3Schema`` of a resource: apiVersion, kind, metadata, spec, status."""
     spec = model_schema(_field_model(resource, "spec"))
     status = model_schema(_field_model(resource, "status"))
+    rules = [rule.as_schema() for rule in resource.crd.rules]
     return {
         "description": describe(resource.__doc__ or ""),
         "type": "object",
         "required": ["spec"],
+        **({"x-kubernetes-validations": rules} if rules else {}),
         "properties": {
             "apiVersion": {
                 "description": "APIVersion defines the versioned schema of this representation.",

@@ -125,7 +125,41 @@ def test_samples_get_their_defaults(cluster: Cluster, namespace: str) -> None:
 
 # --------------------------------------------------------------------------- rejected input
 # (id, manifest, substrings the API server's answer must contain)
+def named(base: dict[str, Any], name: str) -> dict[str, Any]:
+    doc = copy.deepcopy(base)
+    doc["metadata"]["name"] = name
+    return doc
+
+
 INVALID: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
+    (
+        "ssl: a name longer than a label value",
+        named(SSL, "w" * 64),
+        ("metadata.name: at most 63 characters",),
+    ),
+    (
+        "ssl: secretTemplate sets the operator's own label",
+        with_spec(SSL, secretTemplate={"labels": {"app.kubernetes.io/managed-by": "someone-else"}}),
+        ("spec.secretTemplate.labels", "cannot be set by secretTemplate"),
+    ),
+    (
+        "ssl: secretTemplate sets the operator's annotation",
+        with_spec(
+            SSL,
+            secretTemplate={"annotations": {"sectigo-operator.io/enrollment-marker": "x"}},
+        ),
+        ("spec.secretTemplate.annotations", "cannot be set by secretTemplate"),
+    ),
+    (
+        "ssl: a URI SAN that is not ASCII",
+        with_spec(SSL, uris=["https://example.com/\u00fc"]),
+        ("spec.uris[0]",),
+    ),
+    (
+        "ssl: an e-mail SAN that is not ASCII",
+        with_spec(SSL, emailAddresses=["j\u00f6rg@example.com"]),
+        ("spec.emailAddresses[0]",),
+    ),
     # SectigoConfig
     (
         "config: no auth method",

@@ -326,3 +326,28 @@ async def test_an_import_of_an_expired_certificate_is_not_ready(
     await step(ctx, "old")
     assert obj["status"]["sslId"] == number
     assert _ready(obj) == ("False", "Expired")
+
+
+async def test_a_stored_certificate_this_version_refuses_is_stalled_naming_the_field(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """Stored before a rule was added (here: ASCII URIs): a condition and a Warning name the
+    field, nothing is ordered, no key is made, and a second step writes nothing."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    obj = kube.objects[("sectigocertificates", "u")] = cert_body(
+        "u", commonName="u.example.com", uris=["https://example.com/\u00fc"]
+    )
+    events: list[tuple[str, ...]] = []
+    body = await kube.get_object("sectigocertificates", NS, "u")
+    assert body is not None
+    with pytest.raises(Stalled, match=r"spec\.uris\.0"):
+        await steps.reconcile(ctx, body, lambda *event: events.append(event))
+    assert _ready(obj) == ("False", "InvalidSpec")
+    stalled = next(c for c in obj["status"]["conditions"] if c["type"] == "Stalled")
+    assert stalled["status"] == "True" and "spec.uris.0" in stalled["message"]
+    assert [e[:2] for e in events] == [("Warning", "InvalidSpec")]
+    assert "u-tls" not in kube.secrets and shared_sandbox_scm.orders() == []
+    kube.writes.clear()
+    with pytest.raises(Stalled):
+        await step(ctx, "u")
+    assert kube.writes == []

@@ -132,7 +132,10 @@ async def material(
     waiting = None
     if key is None:
         key, waiting = await pending_key(ctx, inputs, plan.key_spec, marker)
-    csr_pem = await asyncio.to_thread(pki.build_csr, key, plan.csr_request)
+    try:
+        csr_pem = await asyncio.to_thread(pki.build_csr, key, plan.csr_request)
+    except pki.InvalidCsr as exc:  # checked above: a traceback loop if it ever slipped through
+        raise SpecError("spec", f"the CSR cannot be built: {exc}") from None
     return KeyMaterial(key, csr_pem, pki.key_spec_of(key), waiting=waiting)
 
 

@@ -9,18 +9,23 @@ everything in order makes no SCM call and no write.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
+
+from pydantic import ValidationError
 
 from .. import metrics, policies
 from ..configs import ConfigEntry
 from ..models import (
     CertificateState,
     CertificateStatus,
+    Condition,
     ConditionStatus,
     Enrollment,
     EnrollmentOperation,
     SectigoCertificate,
     find_condition,
+    set_condition,
+    status_patch,
 )
 from ..policies import EnrollPlan, SpecError
 from . import deletion, importing, issuing, revocation
@@ -45,7 +50,10 @@ async def reconcile(
     config, a profile or a Secret back off with it. ``first``: this process has not stepped the
     certificate before (``gather.nothing_to_read``).
     """
-    inputs = await gather(ctx, body, first=first)
+    try:
+        inputs = await gather(ctx, body, first=first)
+    except ValidationError as exc:  # stored before a rule this version checks was added
+        await _unreadable(ctx, body, emit, exc)
     cert = inputs.cert
     w = StatusWriter(ctx.kube, cert, inputs.now)
     kind = kind_of(cert.spec)
@@ -129,6 +137,46 @@ def _observe(namespace: str, name: str, config_name: str, status: CertificateSta
         renewal_time=status.renewal_time,
         pending_since=status.collect_started_at if status.state in PENDING_STATES else None,
     )
+
+
+async def _unreadable(
+    ctx: Context, body: Mapping[str, Any], emit: Emit, exc: ValidationError
+) -> NoReturn:
+    """A stored certificate this version's model refuses: say which fields, once, and wait
+    for a person (no traceback loop). Nothing else is touched; an edit brings a new step."""
+    fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors(include_input=False)})
+    message = f"the stored object fails validation at {', '.join(fields)}: correct the spec"
+    meta = body.get("metadata") or {}
+    raw = body.get("status") or {}
+    try:
+        status = CertificateStatus.model_validate(dict(raw))
+    except ValidationError:
+        status = CertificateStatus()
+    previous = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    now = ctx.now()
+    for type_, flag in (("Ready", False), ("Stalled", True)):
+        status.conditions = set_condition(
+            status.conditions,
+            Condition(
+                type=type_,
+                status=ConditionStatus.TRUE if flag else ConditionStatus.FALSE,
+                reason=policies.REASON_INVALID_SPEC,
+                message=message[:1024],
+                observed_generation=meta.get("generation"),
+            ),
+            now,
+        )
+    if status.model_dump(mode="json", by_alias=True, exclude_none=True) != previous:
+        await ctx.kube.patch_status(
+            SectigoCertificate.crd.plural,
+            meta.get("namespace") or "",
+            meta.get("name") or "",
+            status_patch(status, previous=previous),
+            meta.get("resourceVersion") or None,
+        )
+        emit("Warning", policies.REASON_INVALID_SPEC, message)
+    metrics.reconcile_error(policies.REASON_INVALID_SPEC)
+    raise Stalled(message)
 
 
 def _plan(inputs: Inputs) -> tuple[EnrollPlan | None, SpecError | None]:

@@ -70,7 +70,12 @@ IpAddress = Annotated[
     Field(max_length=45),
     Cel("isIP(self)", message="must be an IPv4 or IPv6 address"),
 ]
-Uri = Annotated[str, Field(max_length=2048), Cel("isURL(self)", message="must be a URI")]
+Uri = Annotated[
+    str,
+    Field(max_length=2048, pattern=r"^[\x21-\x7e]+$"),
+    Cel("isURL(self)", message="must be a URI"),
+]
+"""A URI SAN: printable ASCII (an X.509 URI is an IA5String; percent-encode the rest)."""
 PRINTABLE = r"^[^\x00-\x1F\x7F\x{200E}\x{200F}\x{202A}-\x{202E}\x{2066}-\x{2069}]+$"
 """No control characters and no bidirectional overrides (they make a name display as another,
 and SCM answers them with server errors); RE2 and Rust regex syntax alike."""
@@ -224,13 +229,21 @@ class DcvMode(StrEnum):
     TXT = "TXT"
 
 
+_NOT_OURS = Cel(
+    "self.all(k, k != 'app.kubernetes.io/managed-by' && !k.startsWith('sectigo-operator.io/'))",
+    message="the operator's own keys (app.kubernetes.io/managed-by, sectigo-operator.io/...) "
+    "cannot be set by secretTemplate",
+)
+
+
 class SecretTemplate(ApiModel):
     """Labels and annotations copied to the Secret (cert-manager's ``secretTemplate``)."""
 
-    labels: dict[str, str] | None = Field(default=None, max_length=64)
-    """Labels to add to the Secret."""
-    annotations: dict[str, str] | None = Field(default=None, max_length=64)
-    """Annotations to add to the Secret."""
+    labels: Annotated[dict[str, str] | None, _NOT_OURS] = Field(default=None, max_length=64)
+    """Labels to add to the Secret (not the operator's own: ``app.kubernetes.io/managed-by``
+    and the ``sectigo-operator.io/`` prefix)."""
+    annotations: Annotated[dict[str, str] | None, _NOT_OURS] = Field(default=None, max_length=64)
+    """Annotations to add to the Secret (not the operator's own, as for labels)."""
 
 
 class OutputFormatType(StrEnum):
@@ -704,6 +717,13 @@ class SectigoCertificate(Resource):
         kind="SectigoCertificate",
         plural="sectigocertificates",
         singular="sectigocertificate",
+        rules=(
+            Cel(
+                "size(self.metadata.name) <= 63",
+                message="metadata.name: at most 63 characters (the name is a label value on "
+                "the certificate's Secrets)",
+            ),
+        ),
         short_names=("scert", "scerts"),
         printer_columns=(
             READY_COLUMN,

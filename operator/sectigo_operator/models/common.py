@@ -161,7 +161,12 @@ ObjectName = Annotated[
 SecretKey = Annotated[str, Field(min_length=1, max_length=MAX_KEY, pattern=r"^[-._a-zA-Z0-9]+$")]
 """A key in a Secret's data."""
 
-Email = Annotated[str, Field(min_length=3, max_length=128), SchemaExtra({"format": "email"})]
+Email = Annotated[
+    str,
+    Field(min_length=3, max_length=128, pattern=r"^[\x21-\x7e]+@[\x21-\x7e]+$"),
+    SchemaExtra({"format": "email"}),
+]
+"""An e-mail address in ASCII (an X.509 rfc822Name is an IA5String)."""
 """An e-mail address (the API server checks the ``email`` format)."""
 
 
@@ -328,6 +333,8 @@ class CrdInfo:
     printer_columns: tuple[PrinterColumn, ...]
     selectable_fields: tuple[str, ...] = ()
     description: str = ""
+    rules: tuple[Cel, ...] = ()
+    """CEL rules on the whole object (they may read ``metadata.name``)."""
 
     @property
     def name(self) -> str:

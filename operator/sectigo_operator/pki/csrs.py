@@ -122,8 +122,11 @@ def _signature_hash(key: PrivateKey) -> _SignatureHash:
 
 
 def check_csr_request(request: CsrRequest) -> None:
-    """Raise InvalidCsr when the subject of ``request`` cannot be encoded (no key needed)."""
-    _subject(request)
+    """Raise InvalidCsr when the subject or the alternative names of ``request`` cannot be
+    encoded (no key needed: checked before one is made)."""
+    subject = _subject(request)
+    if not _general_names(request) and not subject.get_attributes_for_oid(NameOID.COMMON_NAME):
+        raise InvalidCsr("CSR request has neither a common name nor subject alternative names")
 
 
 def build_csr(key: PrivateKey, request: CsrRequest) -> str:
