@@ -18,13 +18,12 @@ from ..configs import ConfigEntry
 from ..models import (
     CertificateState,
     CertificateStatus,
-    Condition,
     ConditionStatus,
     Enrollment,
     EnrollmentOperation,
     SectigoCertificate,
     find_condition,
-    set_condition,
+    set_flags,
     status_patch,
 )
 from ..policies import EnrollPlan, SpecError
@@ -153,19 +152,14 @@ async def _unreadable(
     except ValidationError:
         status = CertificateStatus()
     previous = status.model_dump(mode="json", by_alias=True, exclude_none=True)
-    now = ctx.now()
-    for type_, flag in (("Ready", False), ("Stalled", True)):
-        status.conditions = set_condition(
-            status.conditions,
-            Condition(
-                type=type_,
-                status=ConditionStatus.TRUE if flag else ConditionStatus.FALSE,
-                reason=policies.REASON_INVALID_SPEC,
-                message=message[:1024],
-                observed_generation=meta.get("generation"),
-            ),
-            now,
-        )
+    status.conditions = set_flags(
+        status.conditions,
+        (("Ready", False), ("Stalled", True)),
+        policies.REASON_INVALID_SPEC,
+        message,
+        meta.get("generation"),
+        ctx.now(),
+    )
     if status.model_dump(mode="json", by_alias=True, exclude_none=True) != previous:
         await ctx.kube.patch_status(
             SectigoCertificate.crd.plural,

@@ -20,10 +20,9 @@ from ..k8s import KubeError
 from ..models import (
     GROUP,
     VERSION,
-    Condition,
     ConditionStatus,
     find_condition,
-    set_condition,
+    set_flags,
     status_patch,
 )
 from ..models.config import ConfigStatus, SectigoConfig
@@ -57,27 +56,15 @@ async def check(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger) -> None:
     status = config.status or ConfigStatus()
     before_dump = status.model_dump(mode="json", by_alias=True, exclude_none=True)
     before = find_condition(status.conditions, "Ready")
-    conditions = status.conditions
-    for type_, flag, reason in (
-        ("Ready", entry.ready, entry.reason),
-        (
-            "Stalled",
-            not entry.ready and entry.reason != policies.REASON_SCM_UNAVAILABLE,
-            entry.reason,
-        ),
-    ):
-        conditions = set_condition(
-            conditions,
-            Condition(
-                type=type_,
-                status=ConditionStatus.TRUE if flag else ConditionStatus.FALSE,
-                reason=reason,
-                message=entry.message[:1024],
-                observed_generation=config.metadata.generation,
-            ),
-            now,
-        )
-    status.conditions = conditions
+    stalled = not entry.ready and entry.reason != policies.REASON_SCM_UNAVAILABLE
+    status.conditions = set_flags(
+        status.conditions,
+        (("Ready", entry.ready), ("Stalled", stalled)),
+        entry.reason,
+        entry.message,
+        config.metadata.generation,
+        now,
+    )
     status.observed_generation = config.metadata.generation
     checked = datetime.fromtimestamp(entry.checked_wall, UTC) if entry.checked_wall else None
     if checked is not None:

@@ -24,10 +24,9 @@ from ..models import (
     GROUP,
     VERSION,
     CertificateType,
-    Condition,
     ConditionStatus,
     find_condition,
-    set_condition,
+    set_flags,
     status_patch,
 )
 from ..models.profile import ProfileCustomField, ProfileInfo, ProfileStatus, SectigoProfile
@@ -49,18 +48,14 @@ async def _write(
 ) -> None:
     now = ctx.now()
     stalled = reason in (policies.REASON_PROFILE_NOT_FOUND, policies.REASON_SCM_ERROR)
-    for type_, flag in (("Ready", ready), ("Stalled", stalled)):
-        status.conditions = set_condition(
-            status.conditions,
-            Condition(
-                type=type_,
-                status=ConditionStatus.TRUE if flag else ConditionStatus.FALSE,
-                reason=reason,
-                message=message[:1024],
-                observed_generation=profile.metadata.generation,
-            ),
-            now,
-        )
+    status.conditions = set_flags(
+        status.conditions,
+        (("Ready", ready), ("Stalled", stalled)),
+        reason,
+        message,
+        profile.metadata.generation,
+        now,
+    )
     status.observed_generation = profile.metadata.generation
     # Fenced: the refresh timer and the change handlers run concurrently, and a write from an
     # older body would put the old spec's profile back over the new one's.

@@ -57,6 +57,7 @@ from .common import (
     find_condition,
     format_rfc3339,
     set_condition,
+    set_flags,
     status_patch,
     status_patch_of,
 )
@@ -142,6 +143,7 @@ __all__ = [
     "find_condition",
     "format_rfc3339",
     "set_condition",
+    "set_flags",
     "status_patch",
     "status_patch_of",
 ]

@@ -282,6 +282,32 @@ def set_condition(
     return result
 
 
+def set_flags(
+    conditions: Iterable[Condition] | None,
+    flags: Iterable[tuple[str, bool]],
+    reason: str,
+    message: str,
+    generation: int | None,
+    now: datetime,
+) -> list[Condition]:
+    """``set_condition`` for several condition types sharing one reason and message (``flags``:
+    type and whether it is True), e.g. Ready False and Stalled True."""
+    result = list(conditions or ())
+    for type_, flag in flags:
+        result = set_condition(
+            result,
+            Condition(
+                type=type_,
+                status=ConditionStatus.TRUE if flag else ConditionStatus.FALSE,
+                reason=reason,
+                message=message[:1024],
+                observed_generation=generation,
+            ),
+            now,
+        )
+    return result
+
+
 def find_condition(conditions: Iterable[Condition] | None, type_: str) -> Condition | None:
     """The condition of this type, if any."""
     return next((c for c in conditions or () if c.type == type_), None)
