@@ -159,7 +159,9 @@ def plan_enrollment(
             return ()
         return (got,) if isinstance(got, str) else tuple(got)
 
+    subject_email = subject.email_address if subject is not None else None
     request = pki.CsrRequest(
+        subject_email=str(subject_email or ""),
         common_name=common_name,
         dns_names=dns,
         ip_addresses=ips,

@@ -511,3 +511,23 @@ def test_spec_drift_client_email() -> None:
     assert policies.spec_drift(_info(emails=("bob@example.com",)), alice)[0].startswith(
         "spec.email"
     )
+
+
+def test_the_subject_email_address_goes_into_the_csr_subject() -> None:
+    """``spec.subject.emailAddress`` (the Vault plugin's ``sectigo_csr_email_address``) is the
+    CSR subject's emailAddress; the SAN e-mail addresses stay SANs."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    cert = spec(
+        commonName="web.example.com",
+        subject={"emailAddress": "pki-team@example.com"},
+        emailAddresses=["web@example.com"],
+    )
+    plan = policies.plan_enrollment(cert, config(), None)
+    key = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
+    csr = x509.load_pem_x509_csr(pki.build_csr(key, plan.csr_request).encode())
+    emails = csr.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
+    assert [a.value for a in emails] == ["pki-team@example.com"]
+    sans = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.RFC822Name) == ["web@example.com"]

@@ -54,6 +54,8 @@ class CsrRequest:
     street_addresses: tuple[str, ...] = ()
     postal_codes: tuple[str, ...] = ()
     serial_number: str = ""
+    subject_email: str = ""
+    """The subject's emailAddress when it is not the first of ``email_addresses``."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,8 @@ def _subject(request: CsrRequest) -> x509.Name:
     add(NameOID.ORGANIZATIONAL_UNIT_NAME, request.organizational_units, "organizational unit")
     add(NameOID.COMMON_NAME, [request.common_name], "common name")
     add(NameOID.SERIAL_NUMBER, [request.serial_number], "serial number")
-    add(NameOID.EMAIL_ADDRESS, request.email_addresses[:1], "e-mail address")
+    subject_email = [request.subject_email] if request.subject_email else request.email_addresses
+    add(NameOID.EMAIL_ADDRESS, subject_email[:1], "e-mail address")
     return x509.Name(attributes)
 
 
