@@ -351,3 +351,23 @@ async def test_a_stored_certificate_this_version_refuses_is_stalled_naming_the_f
     with pytest.raises(Stalled):
         await step(ctx, "u")
     assert kube.writes == []
+
+
+async def test_a_change_of_the_configs_renewal_defaults_wakes_its_certificates(
+    ctx: Context,
+) -> None:
+    """With ``autoRenew`` off a certificate sleeps until its notAfter; turning it on in the
+    config must reach the certificates issued under it now, not then."""
+    from types import SimpleNamespace
+
+    from sectigo_operator.handlers import config as config_handlers
+
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    kube.objects[("sectigocertificates", "ren")] = cert_body("ren", commonName="ren.example.com")
+    await step(ctx, "ren")
+    ctx.orders[(NS, "elsewhere")] = ("other-config", "ssl", 99)
+    woken = ctx.woken  # type: ignore[attr-defined]
+    woken.clear()
+    body = {"metadata": {"namespace": NS, "name": "scm"}}
+    await config_handlers.renewal_changed(body=body, memo=SimpleNamespace(context=ctx))
+    assert set(woken) == {(NS, "ren")}

@@ -94,6 +94,18 @@ async def reconcile(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: 
         raise kopf.TemporaryError(str(exc), delay=10) from None
 
 
+@kopf.on.update(GROUP, VERSION, PLURAL, id="config-renewal", field="spec.renewal")
+async def renewal_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """The config's renewal defaults changed (``autoRenew`` turned on, another window): every
+    certificate issued under it is looked at again now, so that its next wake follows the new
+    policy instead of the one it was filed under (with ``autoRenew`` off: its ``notAfter``)."""
+    ctx: Context = memo.context
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    for (ns, cert), (config, _kind, _number) in list(ctx.orders.items()):
+        if ns == namespace and config == name:
+            ctx.wake(ns, cert, ctx.now())
+
+
 @kopf.timer(
     GROUP, VERSION, PLURAL, id="config-recheck", interval=_interval, initial_delay=_interval
 )
