@@ -371,3 +371,28 @@ async def test_a_change_of_the_configs_renewal_defaults_wakes_its_certificates(
     body = {"metadata": {"namespace": NS, "name": "scm"}}
     await config_handlers.renewal_changed(body=body, memo=SimpleNamespace(context=ctx))
     assert set(woken) == {(NS, "ren")}
+
+
+async def test_a_secret_key_edited_or_removed_beside_the_certificate_is_written_again(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """``ca.crt`` removed from the Secret: the certificate and key are in order, so nothing is
+    ordered; the certificate is collected again (free at SCM, and the only source of the root
+    for ``ca.crt``) and the Secret written as the operator wrote it, then nothing more."""
+    import dataclasses
+
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    kube.objects[("sectigocertificates", "ca")] = cert_body("ca", commonName="ca.example.com")
+    await step(ctx, "ca")
+    written = kube.secrets["ca-tls"]
+    data = {k: v for k, v in written.data.items() if k != "ca.crt"}
+    kube.secrets["ca-tls"] = dataclasses.replace(written, data=data)
+    orders = len(shared_sandbox_scm.orders())
+    kube.writes.clear()
+    await step(ctx, "ca")
+    assert kube.writes[0] == "secret ca-tls"
+    assert kube.secrets["ca-tls"].data == written.data
+    assert len(shared_sandbox_scm.orders()) == orders
+    kube.writes.clear()
+    await step(ctx, "ca")
+    assert kube.writes == []

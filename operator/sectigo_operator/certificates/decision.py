@@ -68,6 +68,8 @@ class Facts:
     uid: str = ""
     collect_format: str | None = None
     """``spec.format`` or the config's default: written as an extra Secret key."""
+    secret_digest: str | None = None
+    """``data_digest`` of the target Secret's data (None: no Secret)."""
     revoked_at_scm: bool = False
     """The last SCM drift check listed the certificate's order as revoked."""
 

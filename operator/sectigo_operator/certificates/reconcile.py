@@ -28,7 +28,7 @@ from ..models import (
 )
 from ..policies import EnrollPlan, SpecError
 from . import deletion, importing, issuing, revocation
-from .context import Context, Emit, WatchedSecret
+from .context import Context, Emit, WatchedSecret, data_digest
 from .decision import Action, Decision, Facts
 from .gather import Inputs, gather, pending_key_secret_name
 from .kinds import OrderKind, issued, kind_of
@@ -207,6 +207,7 @@ def _facts(
         secret_labels=dict(secret.labels) if secret else {},
         secret_annotations=dict(secret.annotations) if secret else {},
         secret_keys=frozenset(secret.data) if secret else frozenset(),
+        secret_digest=data_digest(secret.data) if secret else None,
         plan=plan,
         can_replace=kind.can_replace,
         auto_renew=auto,

@@ -148,6 +148,21 @@ def key_changed(f: Facts) -> Decision | None:
     return Decision(Action.ORDER, "KeyChanged", message)
 
 
+def secret_data_changed(f: Facts) -> Decision | None:
+    """The certificate and key are in order (``secret_edited`` passed) and yet the data is not
+    what the operator wrote: ``ca.crt``, a keystore or a format file was edited or removed.
+    Collecting the certificate again (free at SCM) restores all of it, the root included."""
+    written = f.status.secret_digest
+    if written is None or f.secret_digest in (None, written):
+        return None
+    return Decision(
+        Action.RECOLLECT,
+        "SecretDrift",
+        f"the data of Secret {f.secret_name!r} was changed beside the certificate and key; "
+        "collecting the certificate again",
+    )
+
+
 def profile_changed(f: Facts) -> Decision | None:
     if f.plan is None:
         return None
@@ -226,6 +241,7 @@ def outputs_outdated(f: Facts) -> Decision | None:
         missing.append("no longer wanted keys " + ", ".join(sorted(extra)))
     if f.secret_annotations.get(ANNOTATION_CERT_UNIQUE_ID) != (f.status.cert_unique_id or ""):
         missing.append("annotations")
+
     if not missing:
         return None
     return Decision(Action.REWRITE, "SecretOutdated", "Secret lacks " + "; ".join(missing))
@@ -244,6 +260,7 @@ CHECKS: Sequence[Check] = (
     not_issued,
     secret_deleted,
     secret_edited,
+    secret_data_changed,
     profile_changed,
     names_changed,
     key_changed,
