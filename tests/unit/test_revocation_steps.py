@@ -396,3 +396,36 @@ async def test_a_secret_key_edited_or_removed_beside_the_certificate_is_written_
     kube.writes.clear()
     await step(ctx, "ca")
     assert kube.writes == []
+
+
+async def test_a_keyless_import_takes_later_template_and_format_changes(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """An import without its key writes labels, annotations and the collect format like any
+    certificate (only the additional output formats need the key), with no SCM call."""
+    import httpx
+
+    key = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
+    csr = pki.build_csr(key, pki.CsrRequest(common_name="imp.example.com"))
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(
+            shared_sandbox_scm.base_url + "/api/ssl/v1/enroll",
+            json={"orgId": shared_sandbox_scm.org_id, "certType": 51, "term": 365, "csr": csr},
+            headers=shared_sandbox_scm.auth_headers(),
+        )
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    obj = kube.objects[("sectigocertificates", "imp")] = cert_body(
+        "imp", **{"import": {"sslId": answer.json()["sslId"]}}
+    )
+    del obj["spec"]["privateKey"]
+    await step(ctx, "imp")
+    assert "tls.key" not in kube.secrets["imp-tls"].data
+    _edit(obj, secretTemplate={"labels": {"team": "a"}}, format="x509CO")
+    orders = len(shared_sandbox_scm.orders())
+    await step(ctx, "imp")
+    secret = kube.secrets["imp-tls"]
+    assert secret.labels.get("team") == "a" and "certificate.x509CO.pem" in secret.data
+    assert "tls.key" not in secret.data and len(shared_sandbox_scm.orders()) == orders
+    kube.writes.clear()
+    await step(ctx, "imp")
+    assert kube.writes == []

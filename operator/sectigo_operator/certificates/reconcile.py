@@ -306,7 +306,7 @@ class Step:
                 self.emit("Warning", REASON_EXPIRED, decision.message)
             return
         if action == Action.REWRITE:
-            assert self.stored.chain is not None and self.stored.key is not None
+            assert self.stored.chain is not None  # the key is None for a keyless import
             await issuing.write(
                 self.ctx, w, self.inputs, self.stored.chain, self.stored.key, self.emit
             )

@@ -219,8 +219,9 @@ def renewal_due(f: Facts) -> Decision | None:
 
 
 def outputs_outdated(f: Facts) -> Decision | None:
-    if f.import_without_key and f.secret.key is None:
-        return None  # certificate only: no output format can be written without the key
+    # Certificate only (an import without its key): labels, annotations and the collect format
+    # are written; the additional output formats need the key.
+    keyless = f.import_without_key and f.secret.key is None
     template = f.spec.secret_template
     missing = []
     for key, value in ((template.labels or {}) if template else {}).items():
@@ -229,7 +230,8 @@ def outputs_outdated(f: Facts) -> Decision | None:
     for key, value in ((template.annotations or {}) if template else {}).items():
         if f.secret_annotations.get(key) != value:
             missing.append(f"annotation {key}")
-    wanted = {OUTPUT_FORMAT_KEYS[o.type] for o in f.spec.additional_output_formats or ()}
+    formats = () if keyless else f.spec.additional_output_formats or ()
+    wanted = {OUTPUT_FORMAT_KEYS[o.type] for o in formats}
     if f.collect_format is not None:
         wanted.add(COLLECT_FORMAT_FILES[f.collect_format])
     optional = {*OUTPUT_FORMAT_KEYS.values(), *COLLECT_FORMAT_FILES.values()}
