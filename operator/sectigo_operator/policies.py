@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from . import pki
 from .models import CertificateSpec, CertificateType
+from .models.certificate import KeyEncoding
 from .models.config import ConfigSpec
 
 DEFAULT_TERM = 365
@@ -97,6 +98,12 @@ def with_csr_names(plan: EnrollPlan, info: pki.CsrInfo) -> EnrollPlan:
     )
     sans = tuple(n for n in (*info.dns_names, *info.ip_addresses) if n != info.common_name)
     return replace(plan, csr_request=request, sans=sans, key_spec=info.key_spec)
+
+
+def key_encoding(spec: CertificateSpec) -> pki.KeyEncoding:
+    """The PEM encoding of ``tls.key``: ``spec.privateKey.encoding``, PKCS1 by default."""
+    wanted = spec.private_key.encoding if spec.private_key else None
+    return "PKCS8" if wanted == KeyEncoding.PKCS8 else "PKCS1"
 
 
 def key_spec(spec: CertificateSpec, config: ConfigSpec) -> pki.KeySpec:

@@ -429,3 +429,23 @@ async def test_a_keyless_import_takes_later_template_and_format_changes(
     kube.writes.clear()
     await step(ctx, "imp")
     assert kube.writes == []
+
+
+async def test_a_change_of_the_key_encoding_rewrites_tls_key_without_scm(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    obj = kube.objects[("sectigocertificates", "enc")] = cert_body(
+        "enc", commonName="enc.example.com"
+    )
+    await step(ctx, "enc")
+    assert kube.secrets["enc-tls"].data["tls.key"].startswith(b"-----BEGIN EC PRIVATE KEY")
+    orders = len(shared_sandbox_scm.orders())
+    obj["spec"]["privateKey"]["encoding"] = "PKCS8"
+    obj["metadata"]["generation"] += 1
+    await step(ctx, "enc")
+    assert kube.secrets["enc-tls"].data["tls.key"].startswith(b"-----BEGIN PRIVATE KEY")
+    assert len(shared_sandbox_scm.orders()) == orders
+    kube.writes.clear()
+    await step(ctx, "enc")
+    assert kube.writes == []

@@ -15,7 +15,7 @@ from .. import outputs, pki, policies
 from ..configs import ConfigEntry
 from ..k8s import KubeConflict, KubeInvalid
 from ..models import CertificateSpec, CertificateState, CertificateStatus
-from ..models.certificate import OUTPUT_FORMAT_KEYS, IssuedOrder, KeyEncoding, OutputFormatType
+from ..models.certificate import OUTPUT_FORMAT_KEYS, IssuedOrder, OutputFormatType
 from ..policies import EnrollPlan
 from ..scm import Issued, Pending, ScmError, ScmOrderFailedError
 from ..settings import (
@@ -72,9 +72,7 @@ def secret_payload(
     ``collect_format`` (``spec.format``, else the config's default for the kind) adds the chain
     as SCM's collect returns it in that format, under ``outputs.COLLECT_FORMAT_FILES[format]``.
     """
-    encoding: pki.KeyEncoding = (
-        "PKCS8" if spec.private_key and spec.private_key.encoding == KeyEncoding.PKCS8 else "PKCS1"
-    )
+    encoding = policies.key_encoding(spec)
     chain_pem = pki.chain_to_pem(chain)
     data = {"tls.crt": chain_pem.encode()}
     key_pem = pki.private_key_to_pem(key, encoding) if key is not None else b""

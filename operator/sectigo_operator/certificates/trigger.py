@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from .. import policies
+from .. import pki, policies
 from ..models import CertificateState
 from ..models.certificate import OUTPUT_FORMAT_KEYS
 from ..outputs import COLLECT_FORMAT_FILES
@@ -243,6 +243,10 @@ def outputs_outdated(f: Facts) -> Decision | None:
         missing.append("no longer wanted keys " + ", ".join(sorted(extra)))
     if f.secret_annotations.get(ANNOTATION_CERT_UNIQUE_ID) != (f.status.cert_unique_id or ""):
         missing.append("annotations")
+    stored_key, key_pem = f.secret.key, f.secret.key_pem
+    encoding = policies.key_encoding(f.spec)
+    if stored_key is not None and key_pem != pki.private_key_to_pem(stored_key, encoding):
+        missing.append(f"tls.key in {encoding} (spec.privateKey.encoding)")
 
     if not missing:
         return None
