@@ -449,3 +449,16 @@ async def test_a_change_of_the_key_encoding_rewrites_tls_key_without_scm(
     kube.writes.clear()
     await step(ctx, "enc")
     assert kube.writes == []
+
+
+async def test_an_import_scm_refuses_names_the_spec_field(ctx: Context) -> None:
+    """An import of an SSL id SCM does not know: the condition names ``spec.import.sslId``."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    obj = kube.objects[("sectigocertificates", "nope")] = cert_body(
+        "nope", **{"import": {"sslId": 987654}}
+    )
+    del obj["spec"]["privateKey"]
+    with pytest.raises((Stalled, RetryLater)):
+        await step(ctx, "nope")
+    ready = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False" and "spec.import.sslId 987654" in ready["message"]

@@ -39,9 +39,20 @@ async def run(
         kind.record(w.status, OrderRef(number), entry.customer_uri)
         w.status.collect_started_at = w.now
         w.record(CertificateState.APPLIED, f"importing SCM certificate {number}")
+    field = "spec.import.sslId" if source.ssl_id is not None else "spec.import.orderNumber"
     try:
         await issuing.collect(
-            ctx, w, inputs, None, entry, kind, stored, emit, ready, recollect=True
+            ctx,
+            w,
+            inputs,
+            None,
+            entry,
+            kind,
+            stored,
+            emit,
+            ready,
+            recollect=True,
+            doing=f"collecting {field} {number}",
         )
     except issuing.KeyGone as gone:
         if inputs.user_key is None:  # imported without its key: certificate and chain only

@@ -191,8 +191,10 @@ async def collect(
     known: KeyMaterial | None = None,
     *,
     recollect: bool = False,
+    doing: str = "collecting",
 ) -> None:
-    """Collect the order status follows; store it when issued, else say when to look again."""
+    """Collect the order status follows; store it when issued, else say when to look again.
+    ``doing`` names the collect in SCM error messages (an import names its spec field)."""
     status = w.status
     assert entry.client is not None
     try:
@@ -200,9 +202,11 @@ async def collect(
     except ScmOrderFailedError as exc:
         status.scm_status = getattr(exc, "status", None) or status.scm_status
         w.record(CertificateState.FAILED, str(exc))
-        await stall(w, emit, policies.REASON_ORDER_FAILED, f"SCM order failed: {exc}", exc)
+        where = "" if doing == "collecting" else f" ({doing})"
+        message = f"SCM order failed{where}: {exc}"
+        await stall(w, emit, policies.REASON_ORDER_FAILED, message, exc)
     except ScmError as exc:
-        await scm_failure(ctx, w, emit, exc, "collecting", ready)
+        await scm_failure(ctx, w, emit, exc, doing, ready)
     if isinstance(result, Pending):
         await _pending(ctx, w, inputs, known, result, entry, ready, emit)
     assert isinstance(result, Issued)
