@@ -84,6 +84,8 @@ CERTIFICATES_LEVELS = {
     "deletion": 5,
     "importing": 6,
     "decision": 3,
+    "facts": 6,
+    "unreadable": 1,
     "reconcile": 7,
     "__init__": 8,
 }

@@ -9,7 +9,7 @@ everything in order makes no SCM call and no write.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NoReturn
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -23,21 +23,21 @@ from ..models import (
     EnrollmentOperation,
     SectigoCertificate,
     find_condition,
-    set_flags,
-    status_patch,
 )
 from ..policies import EnrollPlan, SpecError
 from . import deletion, importing, issuing, revocation
-from .context import Context, Emit, WatchedSecret, data_digest
+from .context import Context, Emit, WatchedSecret
 from .decision import Action, Decision, Facts
+from .facts import facts_of, plan_of
 from .gather import Inputs, gather, pending_key_secret_name
-from .kinds import OrderKind, issued, kind_of
+from .kinds import OrderKind, kind_of
 from .outcomes import RetryLater, SecretMissing, Stalled, wait_delay
 from .readiness import REASON_EXPIRED, SecretState, inspect, ready_verdict
 from .requests import Placer, placed
 from .settled import settled
 from .status import StatusWriter, Verdict, stall
 from .trigger import NOT_ISSUED, decide, key_gone
+from .unreadable import report_unreadable
 
 
 async def reconcile(
@@ -52,7 +52,7 @@ async def reconcile(
     try:
         inputs = await gather(ctx, body, first=first)
     except ValidationError as exc:  # stored before a rule this version checks was added
-        await _unreadable(ctx, body, emit, exc)
+        await report_unreadable(ctx, body, emit, exc)
     cert = inputs.cert
     w = StatusWriter(ctx.kube, cert, inputs.now)
     kind = kind_of(cert.spec)
@@ -68,8 +68,8 @@ async def reconcile(
     certificate_only = cert.spec.import_ is not None and cert.spec.private_key_secret_ref is None
     ready = ready_verdict(stored, w.status, cert.spec.secret_name, inputs.now, certificate_only)
     w.usable = ready
-    plan, plan_error = _plan(inputs)
-    facts = _facts(inputs, w, stored, plan, kind)
+    plan, plan_error = plan_of(inputs)
+    facts = facts_of(inputs, w, stored, plan, kind)
     decision = decide(facts)
     step = Step(ctx, w, inputs, kind, stored, ready, emit, retry, facts)
     try:
@@ -136,95 +136,6 @@ def _observe(namespace: str, name: str, config_name: str, status: CertificateSta
         renewal_time=status.renewal_time,
         pending_since=status.collect_started_at if status.state in PENDING_STATES else None,
     )
-
-
-async def _unreadable(
-    ctx: Context, body: Mapping[str, Any], emit: Emit, exc: ValidationError
-) -> NoReturn:
-    """A stored certificate this version's model refuses: say which fields, once, and wait
-    for a person (no traceback loop). Nothing else is touched; an edit brings a new step."""
-    fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors(include_input=False)})
-    message = f"the stored object fails validation at {', '.join(fields)}: correct the spec"
-    meta = body.get("metadata") or {}
-    raw = body.get("status") or {}
-    try:
-        status = CertificateStatus.model_validate(dict(raw))
-    except ValidationError:
-        status = CertificateStatus()
-    previous = status.model_dump(mode="json", by_alias=True, exclude_none=True)
-    status.conditions = set_flags(
-        status.conditions,
-        (("Ready", False), ("Stalled", True)),
-        policies.REASON_INVALID_SPEC,
-        message,
-        meta.get("generation"),
-        ctx.now(),
-    )
-    if status.model_dump(mode="json", by_alias=True, exclude_none=True) != previous:
-        await ctx.kube.patch_status(
-            SectigoCertificate.crd.plural,
-            meta.get("namespace") or "",
-            meta.get("name") or "",
-            status_patch(status, previous=previous),
-            meta.get("resourceVersion") or None,
-        )
-        emit("Warning", policies.REASON_INVALID_SPEC, message)
-    metrics.reconcile_error(policies.REASON_INVALID_SPEC)
-    raise Stalled(message)
-
-
-def _plan(inputs: Inputs) -> tuple[EnrollPlan | None, SpecError | None]:
-    entry = inputs.entry
-    if entry is None or not entry.ready or inputs.profile_problem is not None:
-        return None, None
-    try:
-        return policies.plan_enrollment(inputs.cert.spec, entry.spec, inputs.profile_id), None
-    except SpecError as exc:
-        return None, exc
-
-
-def _facts(
-    inputs: Inputs, w: StatusWriter, stored: SecretState, plan: EnrollPlan | None, kind: OrderKind
-) -> Facts:
-    spec, secret, entry = inputs.cert.spec, inputs.secret, inputs.entry
-    auto = (
-        spec.effective_renewal(entry.spec).auto_renew
-        if entry
-        else (
-            spec.renewal.auto_renew
-            if spec.renewal and spec.renewal.auto_renew is not None
-            else True
-        )
-    )
-    return Facts(
-        spec=spec,
-        status=w.status,
-        generation=inputs.cert.metadata.generation,
-        secret_name=spec.secret_name,
-        secret_exists=secret is not None and not inputs.pending_in_target,
-        secret_is_ours=inputs.secret_is_ours,
-        secret=stored,
-        secret_labels=dict(secret.labels) if secret else {},
-        secret_annotations=dict(secret.annotations) if secret else {},
-        secret_keys=frozenset(secret.data) if secret else frozenset(),
-        secret_digest=data_digest(secret.data) if secret else None,
-        plan=plan,
-        can_replace=kind.can_replace,
-        auto_renew=auto,
-        now=inputs.now,
-        uid=inputs.cert.metadata.uid or "",
-        revoked_at_scm=_listed_revoked(inputs, w, kind),
-        collect_format=issuing.collect_format(inputs),
-    )
-
-
-def _listed_revoked(inputs: Inputs, w: StatusWriter, kind: OrderKind) -> bool:
-    ids = issued(w.status)
-    number = ids.ssl_id if kind.scm == "ssl" else ids.order_number
-    if number is None or w.status.fingerprint is None:
-        return False
-    listed = inputs.revoked
-    return listed is not None and (kind.scm, number) in listed
 
 
 class Step:
