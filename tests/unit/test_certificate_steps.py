@@ -187,6 +187,22 @@ async def step(ctx: Context, name: str) -> None:
     await reconcile(ctx, body, lambda *_: None)
 
 
+async def ordered_outside(sandbox: SandboxHandle, common_name: str) -> tuple[int, pki.PrivateKey]:
+    """An SSL order placed at SCM outside the cluster (a certificate to import): its sslId and
+    the key of its CSR."""
+    import httpx
+
+    key = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
+    csr = pki.build_csr(key, pki.CsrRequest(common_name=common_name))
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(
+            sandbox.base_url + "/api/ssl/v1/enroll",
+            json={"orgId": sandbox.org_id, "certType": 51, "term": 365, "csr": csr},
+            headers=sandbox.auth_headers(),
+        )
+    return int(answer.json()["sslId"]), key
+
+
 def orders_placed(sandbox: SandboxHandle) -> int:
     """Enroll, renew and replace calls the sandbox answered so far."""
     return sum(
@@ -565,17 +581,7 @@ async def test_keyless_import_without_names_is_restored_after_its_secret_is_dele
     ctx: Context, shared_sandbox_scm: SandboxHandle
 ) -> None:
     """A certificate-only import needs no plan to be collected again (no commonName given)."""
-    import httpx
-
-    key = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
-    csr = pki.build_csr(key, pki.CsrRequest(common_name="elsewhere.example.com"))
-    async with httpx.AsyncClient() as http:
-        answer = await http.post(
-            shared_sandbox_scm.base_url + "/api/ssl/v1/enroll",
-            json={"orgId": shared_sandbox_scm.org_id, "certType": 51, "term": 365, "csr": csr},
-            headers=shared_sandbox_scm.auth_headers(),
-        )
-    number = answer.json()["sslId"]
+    number, _key = await ordered_outside(shared_sandbox_scm, "elsewhere.example.com")
     kube: FakeKube = ctx.kube  # type: ignore[assignment]
     body = cert_body("bare", **{"import": {"sslId": number}})
     del body["spec"]["privateKey"]

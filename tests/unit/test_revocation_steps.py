@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 from tests.unit import test_certificate_steps as steps
-from tests.unit.test_certificate_steps import NS, Died, FakeKube, cert_body, step
+from tests.unit.test_certificate_steps import (
+    NS,
+    Died,
+    FakeKube,
+    cert_body,
+    ordered_outside,
+    step,
+)
 
 from sectigo_operator import pki
 from sectigo_operator.certificates import RetryLater, Stalled, drift
@@ -298,17 +305,7 @@ async def test_an_import_of_an_expired_certificate_is_not_ready(
     has expired (it said Ready=True until the next step)."""
     from datetime import timedelta
 
-    import httpx
-
-    key = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
-    csr = pki.build_csr(key, pki.CsrRequest(common_name="old.example.com"))
-    async with httpx.AsyncClient() as http:
-        answer = await http.post(
-            shared_sandbox_scm.base_url + "/api/ssl/v1/enroll",
-            json={"orgId": shared_sandbox_scm.org_id, "certType": 51, "term": 365, "csr": csr},
-            headers=shared_sandbox_scm.auth_headers(),
-        )
-    number = answer.json()["sslId"]
+    number, key = await ordered_outside(shared_sandbox_scm, "old.example.com")
     shared_sandbox_scm.issue(number)
     later = ctx.now() + timedelta(days=400)
     ctx.now = lambda: later
@@ -403,19 +400,10 @@ async def test_a_keyless_import_takes_later_template_and_format_changes(
 ) -> None:
     """An import without its key writes labels, annotations and the collect format like any
     certificate (only the additional output formats need the key), with no SCM call."""
-    import httpx
-
-    key = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
-    csr = pki.build_csr(key, pki.CsrRequest(common_name="imp.example.com"))
-    async with httpx.AsyncClient() as http:
-        answer = await http.post(
-            shared_sandbox_scm.base_url + "/api/ssl/v1/enroll",
-            json={"orgId": shared_sandbox_scm.org_id, "certType": 51, "term": 365, "csr": csr},
-            headers=shared_sandbox_scm.auth_headers(),
-        )
+    number, _key = await ordered_outside(shared_sandbox_scm, "imp.example.com")
     kube: FakeKube = ctx.kube  # type: ignore[assignment]
     obj = kube.objects[("sectigocertificates", "imp")] = cert_body(
-        "imp", **{"import": {"sslId": answer.json()["sslId"]}}
+        "imp", **{"import": {"sslId": number}}
     )
     del obj["spec"]["privateKey"]
     await step(ctx, "imp")
