@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
@@ -232,11 +232,14 @@ def error_from_response(
     body: bytes | str | Mapping[str, Any] | None,
     *,
     retry_after: float | None = None,
+    scrub: Callable[[str | None], str | None] = lambda text: text,
 ) -> ScmError:
-    """Build the right :class:`ScmError` subclass from an HTTP status and SCM's error body."""
+    """Build the right :class:`ScmError` subclass from an HTTP status and SCM's error body;
+    ``scrub`` cleans the description once decoded (an echo of a credential in JSON escapes
+    reads as the credential itself only then)."""
     code, description = parse_error_body(body)
     cls = classify(http_status, code)
-    return cls(description, code=code, http_status=http_status, retry_after=retry_after)
+    return cls(scrub(description), code=code, http_status=http_status, retry_after=retry_after)
 
 
 def classify(http_status: int | None, code: int | None) -> type[ScmError]:

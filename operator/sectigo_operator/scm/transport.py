@@ -29,8 +29,7 @@ from .errors import (
     ScmResponseLost,
     ScmRetryableError,
     ScmTransportError,
-    classify,
-    parse_error_body,
+    error_from_response,
     parse_retry_after,
 )
 
@@ -287,14 +286,11 @@ class _Transport:
                 raise _Retry(
                     ScmMalformedResponse(description, http_status=response.status_code)
                 ) from None
-        code, text = parse_error_body(self.scrub(response.content.decode("utf-8", "replace")))
-        # Scrubbed again once decoded: an echo of the password in JSON escapes (\u00e4) reads
-        # as the password itself only now.
-        error = classify(response.status_code, code)(
-            self.scrub(text),
-            code=code,
-            http_status=response.status_code,
+        error = error_from_response(
+            response.status_code,
+            self.scrub(response.content.decode("utf-8", "replace")),
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            scrub=self.scrub,
         )
         if isinstance(error, ScmRetryableError):
             if idempotent:
