@@ -30,6 +30,7 @@ from .scm import (
     ScmConnection,
     ScmError,
     ScmPermanentError,
+    header_safe,
 )
 
 Kind = Literal["ssl", "smime"]
@@ -133,7 +134,7 @@ def _connection(spec: ConfigSpec, secret: SecretData) -> ScmConnection:
 def _one_line(secret: str, key: str, text: str) -> None:
     """Credentials go in HTTP headers: a control character (a line break inside the value, as
     a multi-line file put into the Secret) cannot be sent, and must not reach an error text."""
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+    if not header_safe(text):
         raise ValueError(
             f"Secret {secret!r}: key {key!r} holds a control character (a line break inside "
             "the value?); SCM credentials are one line"

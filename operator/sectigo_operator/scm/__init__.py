@@ -15,7 +15,7 @@ from .collect import (
     Pending,
     TimedOutStateSaved,
 )
-from .config import ClientCertificate, RetryPolicy, ScmConnection
+from .config import ClientCertificate, RetryPolicy, ScmConnection, header_safe
 from .errors import (
     ScmAlreadyRevokedError,
     ScmAuthenticationError,
@@ -110,4 +110,5 @@ __all__ = [
     "check_marker",
     "comments_contain_marker",
     "error_from_response",
+    "header_safe",
 ]

@@ -61,6 +61,11 @@ class ClientCertificate(BaseModel):
     private_key_pem: SecretBytes = Field(description="PEM private key (unencrypted).")
 
 
+def header_safe(text: str) -> bool:
+    """Whether ``text`` can be sent as an HTTP header value: no control character."""
+    return not any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+
+
 class ScmConnection(BaseModel):
     """Everything needed to talk to one SCM tenant as one admin.
 
@@ -95,7 +100,7 @@ class ScmConnection(BaseModel):
         """Sent as HTTP headers: a control character cannot be sent, and an HTTP library's
         error (and its own debug log) would quote the value, escaped, when it refuses it."""
         text = value.get_secret_value() if isinstance(value, SecretStr) else value
-        if text is not None and any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        if text is not None and not header_safe(text):
             raise ValueError("must be one line without control characters")
         return value
 
