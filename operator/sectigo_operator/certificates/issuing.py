@@ -15,7 +15,7 @@ from .. import outputs, pki, policies
 from ..configs import ConfigEntry
 from ..k8s import KubeConflict, KubeInvalid
 from ..models import CertificateSpec, CertificateState, CertificateStatus
-from ..models.certificate import OUTPUT_FORMAT_KEYS, IssuedOrder, OutputFormatType
+from ..models.certificate import OUTPUT_FORMAT_KEYS, OutputFormatType
 from ..policies import EnrollPlan
 from ..scm import Issued, Pending, ScmError, ScmOrderFailedError
 from ..settings import (
@@ -30,7 +30,7 @@ from ..settings import (
 from .context import Context, Emit
 from .gather import Inputs, Reference, pending_key_secret_name
 from .keys import KeyMaterial, clear_target, key_for, marker_annotations
-from .kinds import OrderKind
+from .kinds import OrderKind, followed
 from .outcomes import RetryLater
 from .readiness import (
     REASON_EXPIRED,
@@ -266,11 +266,7 @@ async def store(
     )
     status.serial_number = info.serial_number
     status.fingerprint = info.fingerprint_sha256
-    status.issued_order = IssuedOrder(
-        ssl_id=status.ssl_id,
-        order_number=status.order_number,
-        backend_cert_id=status.backend_cert_id,
-    )
+    status.issued_order = followed(status)
     status.secret_name = spec.secret_name
     status.scm_status = kind.issued_status
     status.failed_attempts = 0

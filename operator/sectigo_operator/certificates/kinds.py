@@ -99,16 +99,19 @@ class OrderKind(Protocol):
         is revoked already)."""
 
 
-def issued(status: CertificateStatus) -> IssuedOrder:
-    """SCM's ids of the certificate in the Secret: recorded at issuance, else (a status written
-    before they were) the ids of the order the status follows."""
-    if status.issued_order is not None:
-        return status.issued_order
+def followed(status: CertificateStatus) -> IssuedOrder:
+    """SCM's ids of the order the status follows (at issuance: of the certificate stored)."""
     return IssuedOrder(
         ssl_id=status.ssl_id,
         order_number=status.order_number,
         backend_cert_id=status.backend_cert_id,
     )
+
+
+def issued(status: CertificateStatus) -> IssuedOrder:
+    """SCM's ids of the certificate in the Secret: recorded at issuance, else (a status written
+    before they were) the ids of the order the status follows."""
+    return status.issued_order or followed(status)
 
 
 def _custom(plan: EnrollPlan) -> list[CustomFieldValue] | None:
