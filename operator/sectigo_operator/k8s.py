@@ -13,7 +13,8 @@ is :class:`KubeConflict`, one refused as invalid is :class:`KubeInvalid`. Everyt
 
     KubeError            any other API failure (HTTP status kept)
     ├── KubeConflict     409: changed meanwhile, or already exists
-    └── KubeInvalid      422: the API server refused the object
+    ├── KubeInvalid      422: the API server refused the object
+    └── KubeGone         410: a watch's resourceVersion expired
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import kubernetes
+import kubernetes.watch
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
@@ -51,6 +53,10 @@ class KubeConflict(KubeError):
 
 class KubeInvalid(KubeError):
     """422: the API server refused the object (for example an invalid label)."""
+
+
+class KubeGone(KubeError):
+    """410: a watch's resourceVersion is older than the API server keeps (list again)."""
 
 
 async def _in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -90,6 +96,16 @@ class SecretData:
 
     def __repr__(self) -> str:  # never show the values
         return f"SecretData({self.namespace}/{self.name}, keys={sorted(self.data)})"
+
+
+@dataclass(frozen=True)
+class SecretPage:
+    """One page of a Secret list: its Secrets, the list's resourceVersion, the next page's
+    token (``None`` on the last)."""
+
+    items: list[SecretData]
+    resource_version: str
+    next: str | None = None
 
 
 class _Secrets:
@@ -164,25 +180,83 @@ class Kube:
             raise _translate(exc, "get secrets") from None
         return _secret_data(obj)
 
+    def secret_page(
+        self, namespace: str | None, label_selector: str, limit: int, token: str | None = None
+    ) -> SecretPage:
+        """One page of the Secrets matching ``label_selector`` (blocking: from a thread). The
+        raw JSON is decoded without the client's models."""
+        query = [("labelSelector", label_selector), ("limit", str(limit))]
+        if token:
+            query.append(("continue", token))
+        try:
+            page = self.secrets.call("GET", _secret_path(namespace), query)
+        except ApiException as exc:
+            raise _translate(exc, "list secrets") from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise KubeError(0, f"no answer from the API server ({type(exc).__name__})") from None
+        meta = page.get("metadata") or {}
+        return SecretPage(
+            [_secret_data(item) for item in page.get("items") or ()],
+            str(meta.get("resourceVersion") or ""),
+            meta.get("continue") or None,
+        )
+
     async def list_secrets(
         self, namespace: str | None, label_selector: str, limit: int
-    ) -> AsyncIterator[list[SecretData]]:
+    ) -> AsyncIterator[SecretPage]:
         """The Secrets matching ``label_selector`` (in ``namespace``, or all namespaces), one
-        page of at most ``limit`` at a time (the raw JSON is decoded without the client's
-        models)."""
+        page of at most ``limit`` at a time; each page carries the list's resourceVersion (a
+        watch from it misses nothing)."""
         token: str | None = None
         while True:
-            query = [("labelSelector", label_selector), ("limit", str(limit))]
-            if token:
-                query.append(("continue", token))
-            try:
-                page = await _in_thread(self.secrets.call, "GET", _secret_path(namespace), query)
-            except ApiException as exc:
-                raise _translate(exc, "list secrets") from None
-            yield [_secret_data(item) for item in page.get("items") or ()]
-            token = (page.get("metadata") or {}).get("continue")
+            page = await asyncio.to_thread(
+                self.secret_page, namespace, label_selector, limit, token
+            )
+            yield page
+            token = page.next
             if not token:
                 return
+
+    def watch_secrets(
+        self,
+        watch: kubernetes.watch.Watch,
+        namespace: str | None,
+        label_selector: str,
+        resource_version: str,
+        timeout: int,
+    ) -> Iterator[dict[str, Any]]:
+        """The watch events (raw JSON: ``type``, ``object``) of the Secrets matching
+        ``label_selector`` from ``resource_version`` on, bookmarks included, until the API server
+        ends the watch after ``timeout`` seconds or ``watch.stop()`` is called from another
+        thread (blocking: from a thread of its own). An expired ``resource_version`` raises
+        :class:`KubeGone`; any other failure :class:`KubeError`."""
+        query = [
+            ("watch", "true"),
+            ("labelSelector", label_selector),
+            ("resourceVersion", resource_version),
+            ("allowWatchBookmarks", "true"),
+            ("timeoutSeconds", str(timeout)),
+        ]
+
+        def request(**_: Any) -> Any:  # Watch.stream's call: the streamed urllib3 answer
+            call = self.api.param_serialize(
+                method="GET",
+                resource_path=_secret_path(namespace),
+                query_params=query,
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+            )
+            return self.api.call_api(*call, _request_timeout=(10, timeout + 30)).response
+
+        try:
+            # timeout_seconds: one request, no retry of Watch's own (the caller resumes)
+            yield from watch.stream(request, timeout_seconds=timeout)  # type: ignore[no-untyped-call]
+        except ApiException as exc:
+            if exc.status == 410:
+                raise KubeGone(410, "resourceVersion expired (watch secrets)") from None
+            raise _translate(exc, "watch secrets") from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise KubeError(0, f"watch of secrets ended ({type(exc).__name__})") from None
 
     async def write_secret(
         self,

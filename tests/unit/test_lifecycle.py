@@ -45,17 +45,22 @@ def _resource(group: str, version: str, plural: str) -> references.Resource:
     return references.Resource(group=group, version=version, plural=plural, namespaced=True)
 
 
-def test_only_managed_secrets_are_listed_and_watched() -> None:
-    """Kopf's handler label filters are client-side: without a server-side selector it would
-    list and watch every Secret of the watched namespaces (service-account tokens, TLS Secrets
-    of other tools, their keys) and keep each listed body in memory until handled."""
+def test_kopf_neither_lists_nor_watches_secrets() -> None:
+    """Managed Secrets are watched by ``handlers.secret`` (one list, reduced events): a Kopf
+    handler on Secrets would list them all a second time at start-up and queue every listed
+    body, keys included, until handled."""
+    import sectigo_operator.handlers  # noqa: F401  (registers every handler)
+
+    registry = kopf.get_default_registry()
+    assert registry._changing.has_handlers(
+        resource=_resource(GROUP, VERSION, "sectigocertificates")
+    )
+    secrets = _resource("", "v1", "secrets")
+    assert not registry._watching.has_handlers(resource=secrets)
+    assert not registry._changing.has_handlers(resource=secrets)
+    assert secret.SELECTOR.startswith(f"{LABEL_MANAGED_BY}={MANAGED_BY},")
     settings = kopf.OperatorSettings()
     tune(settings, OperatorSettings.from_env({}))
-    secrets = _resource("", "v1", "secrets")
-    assert settings.watching.label_selectors.collect(secrets) == [secret.SELECTOR]
-    assert secret.SELECTOR.startswith(f"{LABEL_MANAGED_BY}={MANAGED_BY},")
-    ours = _resource(GROUP, VERSION, "sectigocertificates")
-    assert settings.watching.label_selectors.collect(ours) == []
     assert settings.watching.chunk_size == (OperatorSettings.from_env({}).list_chunk_size or None)
 
 

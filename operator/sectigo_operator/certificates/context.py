@@ -128,10 +128,8 @@ class Context:
     list and then the Secret watch; used to judge a resumed certificate (``settled``) and to spare
     a new certificate's first step its Secret reads (``gather.nothing_to_read``)."""
     secrets_listed: bool = False
-    """``secrets`` was filled at start-up (else a resumed certificate gets the full step)."""
-    unconfirmed: set[tuple[str, str]] = field(default_factory=set)
-    """Secrets of the start-up list the watch has not delivered yet (one deleted in between is
-    never delivered: its certificate is looked at once the watch's own listing is over)."""
+    """``secrets`` is complete: filled by the start-up list, or by the watch's own list after
+    that failed (until then a resumed certificate gets the full step)."""
     retries: dict[tuple[str, str], int] = field(default_factory=dict)
     """Consecutive RetryLater outcomes of each certificate (waits back off with them)."""
     leading: Callable[[], bool] = field(default=_always)

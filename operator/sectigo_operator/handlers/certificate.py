@@ -26,7 +26,6 @@ from ..certificates.reconcile import resume_settled
 from ..k8s import KubeConflict, KubeError
 from ..models import GROUP, VERSION
 from ..settings import FINALIZER
-from .secret import ensure_sweep
 
 PLURAL = "sectigocertificates"
 REASON_KUBE_ERROR = "KubernetesApiError"
@@ -116,7 +115,6 @@ async def on_change(body: kopf.Body, memo: kopf.Memo, reason: str, **_: Any) -> 
     if reason == kopf.Reason.RESUME and ctx.secrets_listed:
         # A restart: a settled certificate is judged from what the operator knows of its
         # Secret without reading it: no read, no parse, no slot.
-        ensure_sweep(ctx)
         secret = ctx.secrets.get((namespace, str(body.spec.get("secretName") or "")))
         pending = (namespace, pending_key_secret_name(name)) in ctx.secrets
         if resume_settled(ctx, body, secret, pending):

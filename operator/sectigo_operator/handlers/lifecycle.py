@@ -124,9 +124,6 @@ def tune(settings: kopf.OperatorSettings, ours: OperatorSettings) -> None:
     # The CRDs are installed before the operator (deploy/); no permission to watch CRDs or
     # namespaces is needed (least privilege): namespaces given are taken as exact names.
     settings.scanning.disabled = True
-    # Kopf's handler label filters are client-side: without this, it would list and watch
-    # every Secret of the watched namespaces and hold each listed body until handled.
-    settings.watching.label_selectors["v1", "secrets"] = secret.SELECTOR
 
 
 @kopf.on.startup(id="startup")
@@ -153,7 +150,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     )
     # Checked again inside the SCM client, after a request waited for a connection slot.
     context.configs.guard = functools.partial(ensure_leading, context)
-    await secret.prefill(
+    memo.secret_watch = await secret.prefill(
         context, kube, getattr(memo, "namespaces", ()), ours.list_chunk_size or 500
     )
     memo.context = context
@@ -166,7 +163,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
 @kopf.on.cleanup(id="cleanup")
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    await secret.stop_sweep()
+    watch: secret.SecretWatch | None = getattr(memo, "secret_watch", None)
+    if watch is not None:
+        watch.stop()
     scheduler: Scheduler | None = getattr(memo, "scheduler", None)
     if scheduler is not None:
         await scheduler.close()

@@ -4,17 +4,22 @@ A pending-key Secret written by someone else (another operator process, e.g. a f
 that woke up) wakes its certificate too, which removes it once nothing is in flight: no stray
 copy of a private key survives.
 
-Only Secrets labelled as ours are handled (``app.kubernetes.io/managed-by: sectigo-operator``
-with a certificate label). Event handlers keep no state on the Secret: no annotations, no
-finalizer. The operator's own writes are recognised by the digest of the data it wrote and do not
-wake anything.
+Only Secrets labelled as ours are seen (``app.kubernetes.io/managed-by: sectigo-operator`` with a
+certificate label, a server-side selector). Nothing is written on them. The operator's own
+writes are recognised by the digest of the data it wrote and do not wake anything.
 
 What the operator knows of each managed Secret without reading it (``Context.secrets``: the
 certificate label and the data digest, never the data) comes from one paged list at start-up
-(``prefill``) and then from this watch; a restarted operator judges a settled certificate from it
-(``certificates.settled``). The watch's own initial listing confirms each entry: one that
-changed between the two lists wakes its certificate, and one deleted in between (never
-delivered) wakes it once that listing is over (``SWEEP_QUIET`` seconds without a listed Secret).
+(``prefill``, before any certificate handler runs) and then from a watch that starts at that
+list's resourceVersion, so nothing happens in between unseen. A restarted operator judges a
+settled certificate from it (``certificates.settled``).
+
+The watch is this module's, not Kopf's: a Kopf watch lists every managed Secret a second time at
+start-up and queues each listed body, keys included, until its handler has run (45 MiB more at
+the peak of a restart with 3,000 certificates). Here each watch event is reduced to a
+``SecretEvent`` (names, certificate label, digest) in the watch's own thread and the body is
+dropped there. An expired resourceVersion (410) lists again and compares (``resync``); a broken
+connection resumes from the last resourceVersion after a bounded back-off.
 """
 
 from __future__ import annotations
@@ -22,120 +27,223 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-import kopf
+import kubernetes.watch
 
 from ..certificates import Context
 from ..certificates.context import WatchedSecret, data_digest
-from ..k8s import Kube, KubeError
+from ..k8s import Kube, KubeError, KubeGone, SecretData
 from ..settings import LABEL_CERTIFICATE, LABEL_MANAGED_BY, LABEL_PENDING_KEY, MANAGED_BY
 
 logger = logging.getLogger(__name__)
 
 SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_CERTIFICATE}"
-"""The label selector of managed Secrets (the start-up list)."""
-SWEEP_QUIET = 10.0
-"""Seconds without a Secret of the watch's initial listing after which that listing counts as
-over: start-up entries it never delivered were deleted in between."""
+"""The label selector of managed Secrets (the start-up list and the watch)."""
+WATCH_SECONDS = 300
+"""How long one watch request lasts before the API server ends it and it is made again."""
+MAX_BACKOFF = 30.0
+"""The longest wait before a failed watch or list is tried again (seconds)."""
 
-_sweep: asyncio.Task[None] | None = None
-_listing = asyncio.Event()
-"""Set by every Secret of the watch's initial listing."""
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class SecretEvent:
+    """A watch event of a managed Secret, without its data."""
+
+    type: str
+    """ADDED, MODIFIED or DELETED."""
+    namespace: str
+    name: str
+    certificate: str
+    """The certificate label's value."""
+    pending: bool
+    """Labelled as a pending key."""
+    digest: str
+
+    @property
+    def key(self) -> Key:
+        return (self.namespace, self.name)
 
 
 def watched_secret(labels: Mapping[str, str], data: Mapping[str, bytes]) -> WatchedSecret:
     return WatchedSecret(labels.get(LABEL_CERTIFICATE, ""), data_digest(data))
 
 
-async def prefill(ctx: Context, kube: Kube, namespaces: Sequence[str], page: int) -> None:
+def secret_event(event: Mapping[str, Any]) -> SecretEvent | None:
+    """The ``SecretEvent`` of a raw watch event; ``None`` for a bookmark or anything else."""
+    kind = event.get("type")
+    if kind not in ("ADDED", "MODIFIED", "DELETED"):
+        return None
+    obj: Mapping[str, Any] = event.get("raw_object") or event.get("object") or {}
+    meta: Mapping[str, Any] = obj.get("metadata") or {}
+    labels: Mapping[str, str] = meta.get("labels") or {}
+    data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+    return SecretEvent(
+        kind,
+        meta.get("namespace", ""),
+        meta.get("name", ""),
+        labels.get(LABEL_CERTIFICATE, ""),
+        LABEL_PENDING_KEY in labels,
+        data_digest(data),
+    )
+
+
+def apply_event(ctx: Context, event: SecretEvent) -> None:
+    """Keep ``ctx.secrets`` current; wake the certificate unless the event is our own write or
+    the removal of a pending key."""
+    key = event.key
+    if event.type == "DELETED":
+        ctx.secrets.pop(key, None)
+        ctx.written.pop(key, None)
+        if event.pending:
+            return  # ours, after issuance (or noticed at collect)
+    else:
+        ctx.secrets[key] = WatchedSecret(event.certificate, event.digest)
+        if ctx.written.get(key) == event.digest:
+            return  # our own write
+    if event.certificate:
+        ctx.wake(event.namespace, event.certificate, ctx.now())
+
+
+def resync(
+    ctx: Context, namespace: str | None, listed: Mapping[Key, WatchedSecret], wake: bool
+) -> None:
+    """Replace what ``ctx.secrets`` holds of ``namespace`` (``None``: all) by a fresh list.
+    With ``wake``, each certificate whose Secret changed, appeared or went unseen (the watch
+    was broken meanwhile) is woken, unless the change is our own write."""
+    for key in [k for k in ctx.secrets if namespace is None or k[0] == namespace]:
+        if key not in listed:
+            gone = ctx.secrets.pop(key)
+            ctx.written.pop(key, None)
+            if wake and gone.certificate:
+                ctx.wake(key[0], gone.certificate, ctx.now())
+    for key, seen in listed.items():
+        before = ctx.secrets.get(key)
+        ctx.secrets[key] = seen
+        if wake and seen != before and ctx.written.get(key) != seen.digest and seen.certificate:
+            ctx.wake(key[0], seen.certificate, ctx.now())
+
+
+async def prefill(ctx: Context, kube: Kube, namespaces: Sequence[str], page: int) -> SecretWatch:
     """Fill ``ctx.secrets`` with one paged list of the managed Secrets (at start-up, before any
-    handler runs). On failure it stays empty and every resumed certificate gets the full step."""
-    global _sweep, _listing
-    _sweep, _listing = None, asyncio.Event()  # this run's: an Event is bound to one loop
-    everywhere: list[str | None] = [None]
+    handler runs) and start watching from it. If a list fails, ``ctx.secrets`` stays empty and
+    every resumed certificate gets the full step; the watch lists again in its own time."""
+    scopes: list[str | None] = list(namespaces) or [None]
+    versions: dict[str | None, str | None] = dict.fromkeys(scopes)
     try:
-        for namespace in namespaces or everywhere:
-            async for items in kube.list_secrets(namespace, SELECTOR, page):
-                for secret in items:
-                    key = (secret.namespace, secret.name)
-                    ctx.secrets[key] = watched_secret(secret.labels, secret.data)
-                    ctx.unconfirmed.add(key)
+        for scope in scopes:
+            async for listed in kube.list_secrets(scope, SELECTOR, page):
+                for secret in listed.items:
+                    ctx.secrets[(secret.namespace, secret.name)] = _watched(secret)
+                versions[scope] = listed.resource_version
     except KubeError as exc:
         logger.warning("listing managed Secrets failed (%s): every certificate is read", exc)
         ctx.secrets.clear()
-        ctx.unconfirmed.clear()
-        return
-    ctx.secrets_listed = True
-
-
-def ensure_sweep(ctx: Context) -> None:
-    """Start the look at start-up entries the watch never delivered (from inside a Kopf
-    handler: the steps it wakes post Events)."""
-    global _sweep
-    if _sweep is None and ctx.unconfirmed:
-        _sweep = asyncio.get_running_loop().create_task(_sweep_unconfirmed(ctx))
-
-
-async def _sweep_unconfirmed(ctx: Context) -> None:
-    while True:  # until SWEEP_QUIET seconds pass without a listed Secret
-        try:
-            await asyncio.wait_for(_listing.wait(), SWEEP_QUIET)
-        except TimeoutError:
-            break
-        _listing.clear()
-    for key in list(ctx.unconfirmed):
-        ctx.unconfirmed.discard(key)
-        gone = ctx.secrets.pop(key, None)
-        if gone is not None and gone.certificate:
-            ctx.wake(key[0], gone.certificate, ctx.now())
-
-
-async def stop_sweep() -> None:
-    global _sweep
-    if _sweep is not None:
-        _sweep.cancel()
-        await asyncio.gather(_sweep, return_exceptions=True)
-        _sweep = None
-
-
-@kopf.on.event(
-    "v1",
-    "secrets",
-    id="managed-secret",
-    labels={
-        LABEL_MANAGED_BY: MANAGED_BY,
-        LABEL_CERTIFICATE: kopf.PRESENT,
-    },
-)
-async def on_secret_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    kind = event.get("type")
-    obj: dict[str, Any] = dict(event.get("object") or {})
-    meta: dict[str, Any] = obj.get("metadata") or {}
-    labels = meta.get("labels") or {}
-    ctx: Context | None = getattr(memo, "context", None)
-    if ctx is None:
-        return
-    namespace, name = meta.get("namespace", ""), meta.get("name", "")
-    key = (namespace, name)
-    ctx.unconfirmed.discard(key)
-    if kind == "DELETED":
-        ctx.secrets.pop(key, None)
-        ctx.written.pop(key, None)
-        if LABEL_PENDING_KEY in labels:
-            return  # ours, after issuance (or noticed at collect)
+        versions = dict.fromkeys(scopes)
     else:
-        data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
-        seen = watched_secret(labels, data)
-        before = ctx.secrets.get(key)
-        ctx.secrets[key] = seen
-        if kind is None:  # the watch's initial listing
-            _listing.set()
-            ensure_sweep(ctx)
-            if not ctx.secrets_listed or before == seen:
-                return  # every certificate is resumed anyway
-            # changed between the start-up list and this one: a judgement may be stale
-        elif ctx.written.get(key) == seen.digest:
-            return  # our own write
-    ctx.wake(namespace, labels[LABEL_CERTIFICATE], ctx.now())
+        ctx.secrets_listed = True
+    watch = SecretWatch(ctx, kube, page)
+    for scope, version in versions.items():
+        watch.start(scope, version)
+    return watch
+
+
+def _watched(secret: SecretData) -> WatchedSecret:
+    return watched_secret(secret.labels, secret.data)
+
+
+class SecretWatch:
+    """One thread per watched namespace (or one for all), each streaming the managed Secrets'
+    watch events and handing them, reduced, to the event loop."""
+
+    def __init__(self, ctx: Context, kube: Kube, page: int) -> None:
+        self.ctx, self.kube, self.page = ctx, kube, page
+        self.loop = asyncio.get_running_loop()
+        self.stopped = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.watches: list[kubernetes.watch.Watch] = []
+        self.unlisted: set[str | None] = set()
+        """Scopes not listed since the start-up list failed (``ctx.secrets_listed`` waits)."""
+
+    first_delay = 1.0
+    """The first wait after a failure (doubled up to ``MAX_BACKOFF`` while failures last)."""
+
+    def new_watch(self) -> kubernetes.watch.Watch:
+        return kubernetes.watch.Watch()  # type: ignore[no-untyped-call]
+
+    def start(self, scope: str | None, version: str | None) -> None:
+        if version is None:
+            self.unlisted.add(scope)
+        watch = self.new_watch()
+        thread = threading.Thread(
+            target=self._run,
+            args=(watch, scope, version),
+            name=f"sectigo-secrets-{scope or 'all'}",
+            daemon=True,  # a watch blocked in a read never holds up the process's exit
+        )
+        self.watches.append(watch)
+        self.threads.append(thread)
+        thread.start()
+
+    def stop(self) -> None:
+        """Ends every watch (from the event loop); the threads end on their own."""
+        self.stopped.set()
+        for watch in self.watches:
+            watch.stop()  # type: ignore[no-untyped-call]  # shuts the socket a read waits on
+
+    def _post(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            self.loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop is closed: the operator is stopping
+            self.stopped.set()
+
+    def _listed(self, scope: str | None) -> tuple[dict[Key, WatchedSecret], str]:
+        listed: dict[Key, WatchedSecret] = {}
+        token: str | None = None
+        while True:
+            page = self.kube.secret_page(scope, SELECTOR, self.page, token)
+            listed.update({(s.namespace, s.name): _watched(s) for s in page.items})
+            token = page.next
+            if not token:
+                return listed, page.resource_version
+
+    def _resynced(self, scope: str | None, listed: dict[Key, WatchedSecret]) -> None:
+        resync(self.ctx, scope, listed, wake=self.ctx.secrets_listed)
+        self.unlisted.discard(scope)
+        if not self.unlisted:
+            self.ctx.secrets_listed = True
+
+    def _run(self, watch: kubernetes.watch.Watch, scope: str | None, version: str | None) -> None:
+        delay = self.first_delay
+        while not self.stopped.is_set():
+            try:
+                if version is None:
+                    listed, version = self._listed(scope)
+                    self._post(self._resynced, scope, listed)
+                for raw in self.kube.watch_secrets(watch, scope, SELECTOR, version, WATCH_SECONDS):
+                    if self.stopped.is_set():
+                        return
+                    meta = (raw.get("raw_object") or raw.get("object") or {}).get("metadata") or {}
+                    version = meta.get("resourceVersion") or version
+                    event = secret_event(raw)
+                    if event is not None:
+                        self._post(apply_event, self.ctx, event)
+                    delay = self.first_delay
+                # the API server ended the watch after WATCH_SECONDS: make it again at once
+            except KubeGone:
+                version = None  # list again, compare, watch from the new list
+            except Exception as exc:
+                if self.stopped.is_set():
+                    return
+                logger.warning(
+                    "watch of managed Secrets failed (%s): again in %.0f s",
+                    exc if isinstance(exc, KubeError) else type(exc).__name__,
+                    delay,
+                )
+                self.stopped.wait(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
