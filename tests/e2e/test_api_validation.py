@@ -241,6 +241,16 @@ INVALID: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
     ("cert: no secretName", with_spec(SSL, secretName=None), ("spec.secretName", "Required")),
     ("cert: secretName not a name", with_spec(SSL, secretName="WWW_TLS"), ("spec.secretName",)),
     (
+        "cert: secretName with an empty label",
+        with_spec(SSL, secretName="0..0"),
+        ("spec.secretName",),
+    ),
+    (
+        "cert: secretName label ends in -",
+        with_spec(SSL, secretName="www-.tls"),
+        ("spec.secretName",),
+    ),
+    (
         "cert: ssl without CN or dnsNames",
         with_spec(SSL, commonName=None),
         ("spec.commonName", "spec.dnsNames"),

@@ -24,7 +24,7 @@ from sectigo_operator.certificates.reconcile import resume_settled
 from sectigo_operator.certificates.scheduler import Scheduler
 from sectigo_operator.configs import ConfigRegistry
 from sectigo_operator.handlers import certificate as certificate_handlers
-from sectigo_operator.k8s import KubeConflict, SecretData
+from sectigo_operator.k8s import KubeConflict, KubeInvalid, SecretData
 from sectigo_operator.models import ConfigSpec
 from sectigo_operator.sandbox.testing import SandboxHandle
 from sectigo_operator.settings import (
@@ -47,6 +47,8 @@ class FakeKube:
         self.writes: list[str] = []
         self.owners: dict[str, dict[str, Any] | None] = {}
         """The ownerReference of each Secret as last written."""
+        self.refused: set[str] = set()
+        """Secret names the fake API server refuses (422), as a validating policy may."""
         self._rv = 0
 
     def _next_rv(self) -> str:
@@ -68,6 +70,8 @@ class FakeKube:
         owner: Mapping[str, Any] | None = None,
         resource_version: str | None = None,
     ) -> str:
+        if name in self.refused:
+            raise KubeInvalid(422, "Unprocessable Entity (create secrets)")
         existing = self.secrets.get(name)
         if (existing is None) != (not resource_version) or (
             existing is not None and existing.resource_version != resource_version
@@ -243,6 +247,26 @@ async def test_a_step_on_a_stale_version_places_no_order(
         await reconcile(ctx, stale, lambda *_: None)
     assert orders_placed(shared_sandbox_scm) == ordered
     assert obj["status"]["state"] == "Issued"
+
+
+async def test_a_secret_the_api_server_refuses_stalls_naming_the_field_and_orders_nothing(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    from sectigo_operator.certificates import Stalled
+
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    kube.objects[("sectigocertificates", "refused")] = cert_body("refused", commonName="r.com")
+    kube.refused.add("refused-tls")
+    ordered = orders_placed(shared_sandbox_scm)
+    with pytest.raises(Stalled, match=r"spec\.secretName"):
+        await step(ctx, "refused")
+    status = kube.objects[("sectigocertificates", "refused")]["status"]
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Stalled"]["status"] == "True"
+    assert conditions["Stalled"]["reason"] == "InvalidSpec"
+    assert "refused-tls" in conditions["Stalled"]["message"]
+    assert conditions["Ready"]["status"] == "False"
+    assert orders_placed(shared_sandbox_scm) == ordered and "refused-tls" not in kube.secrets
 
 
 async def test_a_process_that_is_not_leading_places_no_order(

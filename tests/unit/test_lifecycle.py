@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+import textwrap
 
 import kopf
 import pytest
@@ -48,16 +51,29 @@ def _resource(group: str, version: str, plural: str) -> references.Resource:
 def test_kopf_neither_lists_nor_watches_secrets() -> None:
     """Managed Secrets are watched by ``handlers.secret`` (one list, reduced events): a Kopf
     handler on Secrets would list them all a second time at start-up and queue every listed
-    body, keys included, until handled."""
-    import sectigo_operator.handlers  # noqa: F401  (registers every handler)
+    body, keys included, until handled. Asked of a fresh interpreter, whose default registry
+    holds exactly the handlers the operator's modules register."""
+    probe = textwrap.dedent(
+        """
+        import kopf
+        import sectigo_operator.handlers
+        from kopf._cogs.structs import references
 
-    registry = kopf.get_default_registry()
-    assert registry._changing.has_handlers(
-        resource=_resource(GROUP, VERSION, "sectigocertificates")
+        def resource(group, version, plural):
+            return references.Resource(group=group, version=version, plural=plural, namespaced=True)
+
+        registry = kopf.get_default_registry()
+        secrets = resource("", "v1", "secrets")
+        ours = resource("sectigo-operator.io", "v1alpha1", "sectigocertificates")
+        print(registry._changing.has_handlers(resource=ours),
+              registry._watching.has_handlers(resource=secrets),
+              registry._changing.has_handlers(resource=secrets))
+        """
     )
-    secrets = _resource("", "v1", "secrets")
-    assert not registry._watching.has_handlers(resource=secrets)
-    assert not registry._changing.has_handlers(resource=secrets)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split()
+    assert out == ["True", "False", "False"]
     assert secret.SELECTOR.startswith(f"{LABEL_MANAGED_BY}={MANAGED_BY},")
     settings = kopf.OperatorSettings()
     tune(settings, OperatorSettings.from_env({}))

@@ -359,3 +359,31 @@ def test_descriptions_are_plain_text() -> None:
         crdgen.describe("A ``code`` word,\n  wrapped.\n\nNext.")
         == "A `code` word, wrapped.\n\nNext."
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("www-tls", True),
+        ("a.b-c.d", True),
+        ("0", True),
+        ("0..0", False),
+        ("a.-b", False),
+        ("a-.b", False),
+        (".a", False),
+        ("a.", False),
+        ("A", False),
+    ],
+)
+def test_object_names_are_dns_subdomains(name: str, valid: bool) -> None:
+    """The API server refuses a Secret named ``0..0``: the schema refuses it first."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from sectigo_operator.models.common import ObjectName
+
+    adapter = TypeAdapter(ObjectName)
+    if valid:
+        assert adapter.validate_python(name) == name
+    else:
+        with pytest.raises(ValidationError):
+            adapter.validate_python(name)

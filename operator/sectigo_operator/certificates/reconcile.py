@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from .. import metrics, policies
 from ..configs import ConfigEntry
+from ..k8s import KubeInvalid
 from ..models import (
     CertificateState,
     CertificateStatus,
@@ -76,6 +77,12 @@ async def reconcile(
         await step.run(decision, plan, plan_error)
     except SecretMissing as exc:
         await step.wait(policies.REASON_SECRET_MISSING, f"{exc}; waiting for it")
+    except KubeInvalid as exc:  # a name or label the API server refuses, stored before a rule
+        message = (
+            f"the API server refused a write for Secret {cert.spec.secret_name!r} "
+            f"(check spec.secretName and spec.secretTemplate): {exc}"
+        )
+        await stall(w, emit, policies.REASON_INVALID_SPEC, message)
     finally:
         ctx.versions[(w.namespace, w.name)] = w.resource_version
         _observe(w.namespace, w.name, w.config_name, w.status)

@@ -154,9 +154,14 @@ Timestamp = Annotated[
 
 ObjectName = Annotated[
     str,
-    Field(min_length=1, max_length=MAX_NAME, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"),
+    Field(
+        min_length=1,
+        max_length=MAX_NAME,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+    ),
 ]
-"""A Kubernetes object name (DNS subdomain)."""
+"""A Kubernetes object name (DNS-1123 subdomain: dot-separated labels, none empty, none
+starting or ending with ``-``; the API server refuses a Secret named ``a..b`` or ``a.-b``)."""
 
 SecretKey = Annotated[str, Field(min_length=1, max_length=MAX_KEY, pattern=r"^[-._a-zA-Z0-9]+$")]
 """A key in a Secret's data."""
