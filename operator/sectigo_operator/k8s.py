@@ -37,6 +37,8 @@ from .leadership import LeaseConflict, LeaseRecord
 from .models import GROUP, VERSION
 
 T = TypeVar("T")
+LIST_TIMEOUT = (10.0, 120.0)
+"""(connect, read) seconds of a page of a Secret list."""
 
 
 class KubeError(Exception):
@@ -124,8 +126,10 @@ class _Secrets:
         path: str,
         query: list[tuple[str, str]] | None = None,
         body: Mapping[str, Any] | None = None,
+        timeout: tuple[float, float] | None = None,
     ) -> dict[str, Any]:
-        """One request; the decoded JSON answer. A non-2xx answer raises ``ApiException``."""
+        """One request; the decoded JSON answer. A non-2xx answer raises ``ApiException``.
+        ``timeout``: (connect, read) seconds; none by default."""
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -137,7 +141,7 @@ class _Secrets:
             body=body,
             auth_settings=["BearerToken"],
         )
-        response = self.api.call_api(*request)
+        response = self.api.call_api(*request, _request_timeout=timeout)
         response.read()  # type: ignore[no-untyped-call]
         raw = self.api.response_deserialize(response, {"2XX": "bytearray"}).data
         decoded = json.loads(raw) if raw else {}
@@ -189,7 +193,8 @@ class Kube:
         if token:
             query.append(("continue", token))
         try:
-            page = self.secrets.call("GET", _secret_path(namespace), query)
+            # a read timeout: a list on a half-open connection must not block its thread for good
+            page = self.secrets.call("GET", _secret_path(namespace), query, None, LIST_TIMEOUT)
         except ApiException as exc:
             raise _translate(exc, "list secrets") from None
         except urllib3.exceptions.HTTPError as exc:

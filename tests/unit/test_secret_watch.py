@@ -242,3 +242,55 @@ async def test_the_watch_outlives_any_failure(failure: Exception) -> None:
     finally:
         watch.stop()
     assert woken == [(NS, "a")] and kube.watched_from[:3] == ["3", "3", "3"]
+
+
+async def test_a_list_after_410_wakes_only_where_the_scope_was_listed_before() -> None:
+    """With two namespaces and the start-up list failed, a 410 in a namespace that has been
+    listed since wakes what changed there, though another namespace is still unlisted."""
+    ctx, woken = context()
+    watch = secret.SecretWatch(ctx, FakeKube([], []), 500)  # type: ignore[arg-type]
+    watch.unlisted = {"a", "b"}
+    watch._resynced("a", {("a", "x-tls"): WatchedSecret("x", "1")})
+    assert woken == [] and not ctx.secrets_listed  # a's first list: every certificate was read
+    watch._resynced("a", {("a", "x-tls"): WatchedSecret("x", "2")})  # after a 410 in a
+    assert woken == [("a", "x")] and not ctx.secrets_listed  # b is still unlisted
+    watch._resynced("b", {})
+    assert ctx.secrets_listed
+
+
+class Waits(threading.Event):
+    """The watch's stop event, recording every back-off it is asked to wait."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if timeout is not None and timeout < 5:
+            self.waits.append(timeout)
+        return super().wait(timeout)
+
+
+async def test_a_watch_gone_at_once_backs_off_instead_of_looping_on_lists() -> None:
+    ctx, _ = context()
+    gone = KubeGone(410, "resourceVersion expired (watch secrets)")
+    kube = FakeKube([gone, gone, gone], [SecretPage([], "9")])
+    watch = secret.SecretWatch(ctx, kube, 500)  # type: ignore[arg-type]
+    watch.first_delay = 0.01
+    watch.stopped = Waits()
+    monkey = type("W", (), {"stopped": watch.stopped, "stop": lambda self: None})()
+    watch.new_watch = lambda: monkey  # type: ignore[method-assign]
+    watch.start(NS, "1")
+    try:
+        await until(kube.idle.is_set)
+    finally:
+        watch.stop()
+    assert kube.watched_from == ["1", "9", "9", "9"] and kube.lists == 3
+    assert watch.stopped.waits[:3] == [0.01, 0.02, 0.04]
+
+
+def test_data_that_is_not_base64_still_has_a_digest() -> None:
+    odd = raw("MODIFIED", "web-tls", "web")
+    odd["raw_object"]["data"] = {"tls.crt": "not base64!"}
+    reduced = secret.secret_event(odd)
+    assert reduced is not None and reduced.digest != data_digest(DATA)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -82,7 +83,7 @@ def secret_event(event: Mapping[str, Any]) -> SecretEvent | None:
     obj: Mapping[str, Any] = event.get("raw_object") or event.get("object") or {}
     meta: Mapping[str, Any] = obj.get("metadata") or {}
     labels: Mapping[str, str] = meta.get("labels") or {}
-    data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+    data = {k: _decoded(v) for k, v in (obj.get("data") or {}).items()}
     return SecretEvent(
         kind,
         meta.get("namespace", ""),
@@ -91,6 +92,15 @@ def secret_event(event: Mapping[str, Any]) -> SecretEvent | None:
         LABEL_PENDING_KEY in labels,
         data_digest(data),
     )
+
+
+def _decoded(value: str) -> bytes:
+    """A data value; one that is not base64 (never from an API server) counts as its text, so
+    that its digest still tells it from what the operator wrote."""
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        return str(value).encode()
 
 
 def apply_event(ctx: Context, event: SecretEvent) -> None:
@@ -213,7 +223,9 @@ class SecretWatch:
                 return listed, page.resource_version
 
     def _resynced(self, scope: str | None, listed: dict[Key, WatchedSecret]) -> None:
-        resync(self.ctx, scope, listed, wake=self.ctx.secrets_listed)
+        # A scope listed before (a 410) wakes what changed; the first list of a scope whose
+        # start-up list failed does not: its certificates all got the full step at resume.
+        resync(self.ctx, scope, listed, wake=scope not in self.unlisted)
         self.unlisted.discard(scope)
         if not self.unlisted:
             self.ctx.secrets_listed = True
@@ -221,6 +233,7 @@ class SecretWatch:
     def _run(self, watch: kubernetes.watch.Watch, scope: str | None, version: str | None) -> None:
         delay = self.first_delay
         while not self.stopped.is_set():
+            delivered = False
             try:
                 if version is None:
                     listed, version = self._listed(scope)
@@ -228,15 +241,19 @@ class SecretWatch:
                 for raw in self.kube.watch_secrets(watch, scope, SELECTOR, version, WATCH_SECONDS):
                     if self.stopped.is_set():
                         return
-                    meta = (raw.get("raw_object") or raw.get("object") or {}).get("metadata") or {}
-                    version = meta.get("resourceVersion") or version
                     event = secret_event(raw)
                     if event is not None:
                         self._post(apply_event, self.ctx, event)
-                    delay = self.first_delay
+                    # only now: an event that could not be handled is delivered again
+                    meta = (raw.get("raw_object") or raw.get("object") or {}).get("metadata") or {}
+                    version = meta.get("resourceVersion") or version
+                    delivered, delay = True, self.first_delay
                 # the API server ended the watch after WATCH_SECONDS: make it again at once
             except KubeGone:
                 version = None  # list again, compare, watch from the new list
+                if not delivered:  # gone at once, even from a fresh list: do not loop on lists
+                    self.stopped.wait(delay)
+                    delay = min(delay * 2, MAX_BACKOFF)
             except Exception as exc:
                 if self.stopped.is_set():
                     return
