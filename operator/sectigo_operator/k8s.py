@@ -23,7 +23,6 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -33,32 +32,19 @@ import kubernetes.watch
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
+from .kube_types import KubeConflict as KubeConflict
+from .kube_types import KubeError as KubeError
+from .kube_types import KubeGone as KubeGone
+from .kube_types import KubeInvalid as KubeInvalid
+from .kube_types import SecretData as SecretData
+from .kube_types import SecretPage as SecretPage
+from .kube_types import secret_data, translate
 from .leadership import LeaseConflict, LeaseRecord
 from .models import GROUP, VERSION
 
 T = TypeVar("T")
 LIST_TIMEOUT = (10.0, 120.0)
 """(connect, read) seconds of a page of a Secret list."""
-
-
-class KubeError(Exception):
-    """A Kubernetes API call failed; ``status`` is the HTTP status (0 without an answer)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        self.status = status
-        super().__init__(f"Kubernetes API error HTTP {status} {reason}".strip())
-
-
-class KubeConflict(KubeError):
-    """409: the object changed meanwhile (stale resourceVersion) or already exists."""
-
-
-class KubeInvalid(KubeError):
-    """422: the API server refused the object (for example an invalid label)."""
-
-
-class KubeGone(KubeError):
-    """410: a watch's resourceVersion is older than the API server keeps (list again)."""
 
 
 async def _in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -71,43 +57,6 @@ async def _in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         raise KubeError(
             0, f"no answer from the API server ({name}: {type(exc).__name__})"
         ) from None
-
-
-def _translate(exc: ApiException, doing: str) -> KubeError:
-    """The error of ``doing`` ("create secrets"): the verb and resource, never the body."""
-    status, reason = int(exc.status or 0), f"{exc.reason or ''} ({doing})".strip()
-    if status == 409:
-        return KubeConflict(status, reason)
-    if status == 422:
-        return KubeInvalid(status, reason)
-    return KubeError(status, reason)
-
-
-@dataclass(frozen=True)
-class SecretData:
-    """A Secret as the operator sees it: decoded data, labels, annotations, type."""
-
-    name: str
-    namespace: str
-    type: str
-    data: Mapping[str, bytes]
-    labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
-    resource_version: str = ""
-    uid: str = ""
-
-    def __repr__(self) -> str:  # never show the values
-        return f"SecretData({self.namespace}/{self.name}, keys={sorted(self.data)})"
-
-
-@dataclass(frozen=True)
-class SecretPage:
-    """One page of a Secret list: its Secrets, the list's resourceVersion, the next page's
-    token (``None`` on the last)."""
-
-    items: list[SecretData]
-    resource_version: str
-    next: str | None = None
 
 
 class _Secrets:
@@ -181,8 +130,8 @@ class Kube:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise _translate(exc, "get secrets") from None
-        return _secret_data(obj)
+            raise translate(exc, "get secrets") from None
+        return secret_data(obj)
 
     def secret_page(
         self, namespace: str | None, label_selector: str, limit: int, token: str | None = None
@@ -196,12 +145,12 @@ class Kube:
             # a read timeout: a list on a half-open connection must not block its thread for good
             page = self.secrets.call("GET", _secret_path(namespace), query, None, LIST_TIMEOUT)
         except ApiException as exc:
-            raise _translate(exc, "list secrets") from None
+            raise translate(exc, "list secrets") from None
         except urllib3.exceptions.HTTPError as exc:
             raise KubeError(0, f"no answer from the API server ({type(exc).__name__})") from None
         meta = page.get("metadata") or {}
         return SecretPage(
-            [_secret_data(item) for item in page.get("items") or ()],
+            [secret_data(item) for item in page.get("items") or ()],
             str(meta.get("resourceVersion") or ""),
             meta.get("continue") or None,
         )
@@ -259,7 +208,7 @@ class Kube:
         except ApiException as exc:
             if exc.status == 410:
                 raise KubeGone(410, "resourceVersion expired (watch secrets)") from None
-            raise _translate(exc, "watch secrets") from None
+            raise translate(exc, "watch secrets") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise KubeError(0, f"watch of secrets ended ({type(exc).__name__})") from None
 
@@ -302,7 +251,7 @@ class Kube:
                     self.secrets.call, "POST", _secret_path(namespace), None, body
                 )
         except ApiException as exc:
-            raise _translate(
+            raise translate(
                 exc, "update secrets" if resource_version else "create secrets"
             ) from None
         return str((written.get("metadata") or {}).get("resourceVersion") or "")
@@ -312,7 +261,7 @@ class Kube:
             await _in_thread(self.secrets.call, "DELETE", _secret_path(namespace, name))
         except ApiException as exc:
             if exc.status != 404:
-                raise _translate(exc, "delete secrets") from None
+                raise translate(exc, "delete secrets") from None
 
     # -- our custom resources -----------------------------------------------------------------
 
@@ -324,7 +273,7 @@ class Kube:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise _translate(exc, f"get {plural}") from None
+            raise translate(exc, f"get {plural}") from None
         return obj if isinstance(obj, dict) else None
 
     async def set_finalizers(
@@ -347,7 +296,7 @@ class Kube:
             )
         except ApiException as exc:
             if exc.status != 404:
-                raise _translate(exc, f"patch {plural}") from None
+                raise translate(exc, f"patch {plural}") from None
             return ""
         return _resource_version(obj)
 
@@ -378,7 +327,7 @@ class Kube:
             )
         except ApiException as exc:
             if exc.status != 404:  # deleted meanwhile: nothing to report to
-                raise _translate(exc, f"patch {plural}/status") from None
+                raise translate(exc, f"patch {plural}/status") from None
             return ""
         return _resource_version(obj)
 
@@ -390,7 +339,7 @@ class Kube:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise _translate(exc, "get leases") from None
+            raise translate(exc, "get leases") from None
         spec = lease.spec or kubernetes.client.V1LeaseSpec()
         return LeaseRecord(
             holder=spec.holder_identity or None,
@@ -428,24 +377,10 @@ class Kube:
         except ApiException as exc:
             if exc.status in (404, 409):
                 raise LeaseConflict(f"lease {namespace}/{name} changed meanwhile") from None
-            raise _translate(exc, "update leases" if not create else "create leases") from None
+            raise translate(exc, "update leases" if not create else "create leases") from None
         version = (obj.metadata.resource_version or "") if obj.metadata else ""
         return LeaseRecord(record.holder, record.duration_seconds, record.renew_time,
                            record.acquire_time, record.transitions, version)  # fmt: skip
-
-
-def _secret_data(item: Mapping[str, Any]) -> SecretData:
-    meta = item.get("metadata") or {}
-    return SecretData(
-        name=meta.get("name", ""),
-        namespace=meta.get("namespace", ""),
-        type=item.get("type") or "Opaque",
-        data={k: base64.b64decode(v) for k, v in (item.get("data") or {}).items()},
-        labels=dict(meta.get("labels") or {}),
-        annotations=dict(meta.get("annotations") or {}),
-        resource_version=meta.get("resourceVersion", ""),
-        uid=meta.get("uid", ""),
-    )
 
 
 def _resource_version(obj: Any) -> str:

@@ -1,0 +1,88 @@
+"""The Kubernetes API's answers as the operator sees them: its errors and its Secrets.
+
+``ApiException`` does not leave ``k8s`` for the answers callers act on: 404 on reads is
+``None``, a write refused for a stale ``resourceVersion`` or an existing name is
+:class:`KubeConflict`, one refused as invalid is :class:`KubeInvalid`, an expired watch is
+:class:`KubeGone`. Everything else is :class:`KubeError` with a short, safe text (never the
+response body, which may echo a Secret). A Secret's values never appear in a repr.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+
+class KubeError(Exception):
+    """A Kubernetes API call failed; ``status`` is the HTTP status (0 without an answer)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        super().__init__(f"Kubernetes API error HTTP {status} {reason}".strip())
+
+
+class KubeConflict(KubeError):
+    """409: the object changed meanwhile (stale resourceVersion) or already exists."""
+
+
+class KubeInvalid(KubeError):
+    """422: the API server refused the object (for example an invalid label)."""
+
+
+class KubeGone(KubeError):
+    """410: a watch's resourceVersion is older than the API server keeps (list again)."""
+
+
+def translate(exc: ApiException, doing: str) -> KubeError:
+    """The error of ``doing`` ("create secrets"): the verb and resource, never the body."""
+    status, reason = int(exc.status or 0), f"{exc.reason or ''} ({doing})".strip()
+    if status == 409:
+        return KubeConflict(status, reason)
+    if status == 422:
+        return KubeInvalid(status, reason)
+    return KubeError(status, reason)
+
+
+@dataclass(frozen=True)
+class SecretData:
+    """A Secret as the operator sees it: decoded data, labels, annotations, type."""
+
+    name: str
+    namespace: str
+    type: str
+    data: Mapping[str, bytes]
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    resource_version: str = ""
+    uid: str = ""
+
+    def __repr__(self) -> str:  # never show the values
+        return f"SecretData({self.namespace}/{self.name}, keys={sorted(self.data)})"
+
+
+@dataclass(frozen=True)
+class SecretPage:
+    """One page of a Secret list: its Secrets, the list's resourceVersion, the next page's
+    token (``None`` on the last)."""
+
+    items: list[SecretData]
+    resource_version: str
+    next: str | None = None
+
+
+def secret_data(item: Mapping[str, Any]) -> SecretData:
+    meta = item.get("metadata") or {}
+    return SecretData(
+        name=meta.get("name", ""),
+        namespace=meta.get("namespace", ""),
+        type=item.get("type") or "Opaque",
+        data={k: base64.b64decode(v) for k, v in (item.get("data") or {}).items()},
+        labels=dict(meta.get("labels") or {}),
+        annotations=dict(meta.get("annotations") or {}),
+        resource_version=meta.get("resourceVersion", ""),
+        uid=meta.get("uid", ""),
+    )
