@@ -230,7 +230,7 @@ async def test_a_step_on_a_stale_version_places_no_order(
     await step(ctx, "fenced")  # another process ordered and issued it meanwhile
     issued = copy.deepcopy(kube.secrets["fenced-tls"])
     ordered = orders_placed(shared_sandbox_scm)
-    ctx.secrets_listed = True  # and this process's Secret watch has not seen its Secret yet
+    ctx.listed.add(None)  # and this process's Secret watch has not seen its Secret yet
     with pytest.raises(KubeConflict):  # reads nothing: the create of the key's Secret fails
         await reconcile(ctx, copy.deepcopy(stale), lambda *_: None, first=True)
     with pytest.raises(KubeConflict):  # reads the Secret: finds the order, the write is refused
@@ -856,7 +856,7 @@ def _counting(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> CountingKube:
     kube = CountingKube()
     kube.secrets.update(ctx.kube.secrets)  # type: ignore[attr-defined]
     ctx.kube = kube
-    ctx.secrets_listed = True  # the start-up list ran: the watch's index is complete
+    ctx.listed.add(None)  # the start-up list ran: the watch's index is complete
     return kube
 
 
@@ -1089,13 +1089,13 @@ def test_a_first_step_reads_its_secrets_unless_its_first_write_is_the_keys_creat
     from sectigo_operator.certificates.gather import nothing_to_read
     from sectigo_operator.models import SectigoCertificate
 
-    ctx.secrets_listed = True
+    ctx.listed.add(None)
     plain = cert_body("plain", commonName="plain.com")
     assert nothing_to_read(ctx, SectigoCertificate.from_body(plain), first=True)
     assert not nothing_to_read(ctx, SectigoCertificate.from_body(plain), first=False)
-    ctx.secrets_listed = False  # the start-up list failed: the index may be incomplete
+    ctx.listed.clear()  # the start-up list failed: the index may be incomplete
     assert not nothing_to_read(ctx, SectigoCertificate.from_body(plain), first=True)
-    ctx.secrets_listed = True
+    ctx.listed.add(None)
     ctx.secrets[(NS, "plain-sectigo-pending-key")] = WatchedSecret("plain", "0" * 64)
     assert not nothing_to_read(ctx, SectigoCertificate.from_body(plain), first=True)
     del ctx.secrets[(NS, "plain-sectigo-pending-key")]

@@ -138,6 +138,19 @@ def test_resync_wakes_what_changed_appeared_or_went() -> None:
     assert ctx.secrets == {} and woken == []
 
 
+def test_a_secret_relabelled_to_another_certificate_wakes_both() -> None:
+    ctx, woken = context()
+    ctx.secrets[(NS, "shared-tls")] = WatchedSecret("old", "d")
+    ctx.written[(NS, "shared-tls")] = data_digest(DATA)  # "new" took it over: our own write
+    secret.apply_event(ctx, event("MODIFIED", "shared-tls", "new"))
+    assert woken == [(NS, "old")]
+    assert ctx.secrets[(NS, "shared-tls")].certificate == "new"
+    woken.clear()
+    ctx.written.clear()
+    secret.resync(ctx, NS, {(NS, "shared-tls"): WatchedSecret("third", "d")}, wake=True)
+    assert sorted(woken) == [(NS, "new"), (NS, "third")]
+
+
 class FakeKube:
     """The two blocking calls of the watch thread, scripted: each ``watch_secrets`` call takes
     the next script entry (a list of raw events, or an exception to raise)."""
@@ -187,7 +200,7 @@ async def run_watch(ctx: Context, kube: FakeKube, version: str | None) -> secret
 
 async def test_the_watch_resumes_from_the_last_version_and_lists_again_after_410() -> None:
     ctx, woken = context()
-    ctx.secrets_listed = True
+    ctx.listed.add(None)
     ctx.secrets[(NS, "gone-tls")] = WatchedSecret("gone", "g")
     edited = {"tls.crt": b"new"}
     kube = FakeKube(
@@ -217,13 +230,36 @@ async def test_the_watch_resumes_from_the_last_version_and_lists_again_after_410
     assert sorted(woken) == [(NS, "a"), (NS, "b"), (NS, "gone")]
 
 
+class ListingKube(FakeKube):
+    """The start-up list too: namespace "broken" answers 503, the others one page each."""
+
+    async def list_secrets(self, namespace: str | None, selector: str, limit: int) -> Any:
+        if namespace == "broken":
+            raise KubeError(503, "unavailable (list secrets)")
+        yield SecretPage([SecretData("a-tls", str(namespace), "Opaque", DATA, labels("a"))], "7")
+
+
+async def test_a_start_up_list_failing_in_one_namespace_holds_back_only_that_one() -> None:
+    ctx, woken = context()
+    later = SecretPage([SecretData("b-tls", "broken", "Opaque", DATA, labels("b"))], "9")
+    kube = ListingKube([], [later])
+    watch = await secret.prefill(ctx, kube, ["fine", "broken"], 500)  # type: ignore[arg-type]
+    try:
+        assert ctx.secrets_known("fine") and ("fine", "a-tls") in ctx.secrets
+        await until(lambda: ctx.secrets_known("broken"))  # the watch's own list made it up
+        await until(lambda: sorted(kube.watched_from) == ["7", "9"])
+    finally:
+        watch.stop()
+    assert ("broken", "b-tls") in ctx.secrets and woken == []
+
+
 async def test_a_failed_start_up_list_is_made_up_by_the_watch() -> None:
     ctx, woken = context()
-    assert not ctx.secrets_listed
+    assert not ctx.secrets_known(NS)
     kube = FakeKube([], [SecretPage([SecretData("a-tls", NS, "Opaque", DATA, labels("a"))], "5")])
     watch = await run_watch(ctx, kube, None)
     try:
-        await until(lambda: ctx.secrets_listed)
+        await until(lambda: ctx.secrets_known(NS))
     finally:
         watch.stop()
     assert ctx.secrets == {(NS, "a-tls"): WatchedSecret("a", data_digest(DATA))}
@@ -249,13 +285,13 @@ async def test_a_list_after_410_wakes_only_where_the_scope_was_listed_before() -
     listed since wakes what changed there, though another namespace is still unlisted."""
     ctx, woken = context()
     watch = secret.SecretWatch(ctx, FakeKube([], []), 500)  # type: ignore[arg-type]
-    watch.unlisted = {"a", "b"}
     watch._resynced("a", {("a", "x-tls"): WatchedSecret("x", "1")})
-    assert woken == [] and not ctx.secrets_listed  # a's first list: every certificate was read
+    assert woken == [] and ctx.secrets_known("a")  # a's first list: every certificate was read
+    assert not ctx.secrets_known("b")
     watch._resynced("a", {("a", "x-tls"): WatchedSecret("x", "2")})  # after a 410 in a
-    assert woken == [("a", "x")] and not ctx.secrets_listed  # b is still unlisted
+    assert woken == [("a", "x")] and not ctx.secrets_known("b")  # b is still unlisted
     watch._resynced("b", {})
-    assert ctx.secrets_listed
+    assert ctx.secrets_known("b")
 
 
 class Waits(threading.Event):

@@ -127,14 +127,19 @@ class Context:
     """Every managed Secret (target and pending key) by (namespace, name), from the start-up
     list and then the Secret watch; used to judge a resumed certificate (``settled``) and to spare
     a new certificate's first step its Secret reads (``gather.nothing_to_read``)."""
-    secrets_listed: bool = False
-    """``secrets`` is complete: filled by the start-up list, or by the watch's own list after
-    that failed (until then a resumed certificate gets the full step)."""
+    listed: set[str | None] = field(default_factory=set)
+    """The scopes (namespaces, or ``None`` for all) of which ``secrets`` is complete: listed at
+    start-up, or by the watch's own list after that failed (until then a resumed certificate
+    there gets the full step). See :meth:`secrets_known`."""
     retries: dict[tuple[str, str], int] = field(default_factory=dict)
     """Consecutive RetryLater outcomes of each certificate (waits back off with them)."""
     leading: Callable[[], bool] = field(default=_always)
     """False once this process may no longer act (it lost the leader Lease): checked right
     before every SCM call that places or revokes a certificate."""
+
+    def secrets_known(self, namespace: str) -> bool:
+        """Whether ``secrets`` holds every managed Secret of ``namespace``."""
+        return None in self.listed or namespace in self.listed
 
     @contextmanager
     def writing(self, key: tuple[str, str], data: Mapping[str, bytes]) -> Iterator[str]:

@@ -182,14 +182,14 @@ def nothing_to_read(ctx: Context, cert: SectigoCertificate, first: bool) -> bool
     them: a certificate no operator has acted on yet (no status), seen for the first time by
     this process, whose first write is the create of the target Secret holding a key generated
     for it, before any SCM call (no key, CSR or import of the user's), while the Secret watch
-    knows no managed Secret by either name (``Context.secrets``, complete since the start-up
-    list). A Secret the watch does not know of (someone else's, or ours not delivered yet) makes
-    that create fail with 409 before anything is ordered; the next step is not the first and
-    reads both."""
+    knows no managed Secret by either name (``Context.secrets``, complete since the namespace
+    was listed). A Secret the watch does not know of (someone else's, or ours not delivered yet)
+    makes that create fail with 409 before anything is ordered; the next step is not the first
+    and reads both."""
     spec, ns = cert.spec, cert.metadata.namespace or ""
     return (
         first
-        and ctx.secrets_listed
+        and ctx.secrets_known(ns)
         and cert.status is None
         and cert.metadata.deletion_timestamp is None
         and spec.import_ is None

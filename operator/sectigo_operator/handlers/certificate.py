@@ -112,7 +112,7 @@ async def on_change(body: kopf.Body, memo: kopf.Memo, reason: str, **_: Any) -> 
     namespace, name = body.metadata.namespace or "", body.metadata.name or ""
     key = (namespace, name)
     ctx.uids[key] = body.metadata.uid or ""
-    if reason == kopf.Reason.RESUME and ctx.secrets_listed:
+    if reason == kopf.Reason.RESUME and ctx.secrets_known(namespace):
         # A restart: a settled certificate is judged from what the operator knows of its
         # Secret without reading it: no read, no parse, no slot.
         secret = ctx.secrets.get((namespace, str(body.spec.get("secretName") or "")))

@@ -105,8 +105,12 @@ def _decoded(value: str) -> bytes:
 
 def apply_event(ctx: Context, event: SecretEvent) -> None:
     """Keep ``ctx.secrets`` current; wake the certificate unless the event is our own write or
-    the removal of a pending key."""
+    the removal of a pending key. A Secret relabelled to another certificate wakes the one it
+    was labelled for too."""
     key = event.key
+    before = ctx.secrets.get(key)
+    if before is not None and before.certificate not in ("", event.certificate):
+        ctx.wake(event.namespace, before.certificate, ctx.now())
     if event.type == "DELETED":
         ctx.secrets.pop(key, None)
         ctx.written.pop(key, None)
@@ -135,28 +139,36 @@ def resync(
     for key, seen in listed.items():
         before = ctx.secrets.get(key)
         ctx.secrets[key] = seen
-        if wake and seen != before and ctx.written.get(key) != seen.digest and seen.certificate:
+        if not wake or seen == before:
+            continue
+        if before is not None and before.certificate not in ("", seen.certificate):
+            ctx.wake(key[0], before.certificate, ctx.now())  # relabelled away from it
+        if ctx.written.get(key) != seen.digest and seen.certificate:
             ctx.wake(key[0], seen.certificate, ctx.now())
 
 
 async def prefill(ctx: Context, kube: Kube, namespaces: Sequence[str], page: int) -> SecretWatch:
-    """Fill ``ctx.secrets`` with one paged list of the managed Secrets (at start-up, before any
-    handler runs) and start watching from it. If a list fails, ``ctx.secrets`` stays empty and
-    every resumed certificate gets the full step; the watch lists again in its own time."""
+    """Fill ``ctx.secrets`` with one paged list of the managed Secrets of each watched
+    namespace (or of all) at start-up, before any handler runs, and start watching from it.
+    Where a list fails, that namespace's certificates get the full step at resume, and its watch
+    lists again in its own time; the other namespaces are not held back."""
     scopes: list[str | None] = list(namespaces) or [None]
     versions: dict[str | None, str | None] = dict.fromkeys(scopes)
-    try:
-        for scope in scopes:
+    for scope in scopes:
+        found: dict[Key, WatchedSecret] = {}
+        try:
             async for listed in kube.list_secrets(scope, SELECTOR, page):
-                for secret in listed.items:
-                    ctx.secrets[(secret.namespace, secret.name)] = _watched(secret)
+                found.update({(s.namespace, s.name): _watched(s) for s in listed.items})
                 versions[scope] = listed.resource_version
-    except KubeError as exc:
-        logger.warning("listing managed Secrets failed (%s): every certificate is read", exc)
-        ctx.secrets.clear()
-        versions = dict.fromkeys(scopes)
-    else:
-        ctx.secrets_listed = True
+        except KubeError as exc:
+            where = f"in namespace {scope!r}" if scope else "in all namespaces"
+            logger.warning(
+                "listing managed Secrets %s failed (%s): their certificates are read", where, exc
+            )
+            versions[scope] = None
+            continue
+        ctx.secrets.update(found)
+        ctx.listed.add(scope)
     watch = SecretWatch(ctx, kube, page)
     for scope, version in versions.items():
         watch.start(scope, version)
@@ -177,8 +189,6 @@ class SecretWatch:
         self.stopped = threading.Event()
         self.threads: list[threading.Thread] = []
         self.watches: list[kubernetes.watch.Watch] = []
-        self.unlisted: set[str | None] = set()
-        """Scopes not listed since the start-up list failed (``ctx.secrets_listed`` waits)."""
 
     first_delay = 1.0
     """The first wait after a failure (doubled up to ``MAX_BACKOFF`` while failures last)."""
@@ -187,8 +197,6 @@ class SecretWatch:
         return kubernetes.watch.Watch()  # type: ignore[no-untyped-call]
 
     def start(self, scope: str | None, version: str | None) -> None:
-        if version is None:
-            self.unlisted.add(scope)
         watch = self.new_watch()
         thread = threading.Thread(
             target=self._run,
@@ -225,10 +233,9 @@ class SecretWatch:
     def _resynced(self, scope: str | None, listed: dict[Key, WatchedSecret]) -> None:
         # A scope listed before (a 410) wakes what changed; the first list of a scope whose
         # start-up list failed does not: its certificates all got the full step at resume.
-        resync(self.ctx, scope, listed, wake=scope not in self.unlisted)
-        self.unlisted.discard(scope)
-        if not self.unlisted:
-            self.ctx.secrets_listed = True
+        known = scope in self.ctx.listed or None in self.ctx.listed
+        resync(self.ctx, scope, listed, wake=known)
+        self.ctx.listed.add(scope)
 
     def _run(self, watch: kubernetes.watch.Watch, scope: str | None, version: str | None) -> None:
         delay = self.first_delay
