@@ -1,8 +1,11 @@
 """Thin async wrappers over the (synchronous) ``kubernetes`` client.
 
-The one place that talks to the Kubernetes API outside Kopf: Secrets and our custom resources'
-status subresource. Each call runs in the operator's thread pool (``asyncio.to_thread``), never
-on the event loop. Nothing here decides anything; secret values are never logged.
+The one place that talks to the Kubernetes API outside Kopf: Secrets, our custom resources'
+status subresource and finalizers, the leader Lease. The per-certificate requests go through
+:class:`kube_http.LoopApi` on the event loop (aiohttp, with the client's connection settings);
+the Lease calls and the Secret list and watch run the ``kubernetes`` client in a thread
+(``asyncio.to_thread``, or the watch's own thread). Nothing here decides anything; secret
+values are never logged.
 
 The kubernetes client's ``ApiException`` does not leave this module for the answers callers act
 on: 404 on reads is ``None``, a write refused for a stale ``resourceVersion`` or an existing name
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import UTC
@@ -32,6 +36,7 @@ import kubernetes.watch
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
+from .kube_http import LoopApi, NotFound
 from .kube_types import KubeConflict as KubeConflict
 from .kube_types import KubeError as KubeError
 from .kube_types import KubeGone as KubeGone
@@ -60,11 +65,11 @@ async def _in_thread(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
 
 
 class _Secrets:
-    """The Secret endpoints of the core API, through the client's generic request path
-    (``ApiClient.param_serialize`` / ``call_api`` / ``response_deserialize``, what each
-    generated method does) with raw JSON answers: the generated ``CoreV1Api`` class alone
-    costs about 20 MiB of memory (one 63,000-line module for every core endpoint) for the six
-    calls the operator makes. Blocking: run through ``_in_thread``."""
+    """The Secret list (paged) of the core API in a thread, through the client's generic
+    request path (``ApiClient.param_serialize`` / ``call_api`` / ``response_deserialize``, what
+    each generated method does) with raw JSON answers: the generated ``CoreV1Api`` class alone
+    costs about 20 MiB of memory (one 63,000-line module for every core endpoint). Blocking:
+    called from the watch's thread or through ``asyncio.to_thread``."""
 
     def __init__(self, api: kubernetes.client.ApiClient) -> None:
         self.api = api
@@ -115,22 +120,21 @@ class Kube:
         configuration = kubernetes.client.Configuration.get_default_copy()
         configuration.connection_pool_maxsize = pool_size
         self.api = kubernetes.client.ApiClient(configuration)
+        self.http = LoopApi(configuration, pool_size)
         self.secrets = _Secrets(self.api)
-        self.custom = kubernetes.client.CustomObjectsApi(self.api)
         self.coordination = kubernetes.client.CoordinationV1Api(self.api)
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        await self.http.close()
         self.api.close()  # type: ignore[no-untyped-call]
 
     # -- Secrets ------------------------------------------------------------------------------
 
     async def get_secret(self, namespace: str, name: str) -> SecretData | None:
         try:
-            obj = await _in_thread(self.secrets.call, "GET", _secret_path(namespace, name))
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise translate(exc, "get secrets") from None
+            obj = await self.http.request("GET", _secret_path(namespace, name), "get secrets")
+        except NotFound:
+            return None
         return secret_data(obj)
 
     def secret_page(
@@ -240,41 +244,30 @@ class Kube:
         }
         if owner is not None:
             body["metadata"]["ownerReferences"] = [dict(owner)]
+        if resource_version:
+            body["metadata"]["resourceVersion"] = resource_version
+            path, method, doing = _secret_path(namespace, name), "PUT", "update secrets"
+        else:
+            path, method, doing = _secret_path(namespace), "POST", "create secrets"
         try:
-            if resource_version:
-                body["metadata"]["resourceVersion"] = resource_version
-                written = await _in_thread(
-                    self.secrets.call, "PUT", _secret_path(namespace, name), None, body
-                )
-            else:
-                written = await _in_thread(
-                    self.secrets.call, "POST", _secret_path(namespace), None, body
-                )
-        except ApiException as exc:
-            raise translate(
-                exc, "update secrets" if resource_version else "create secrets"
-            ) from None
+            written = await self.http.request(method, path, doing, body)
+        except NotFound:  # the namespace is gone
+            raise KubeError(404, f"Not Found ({doing})") from None
         return str((written.get("metadata") or {}).get("resourceVersion") or "")
 
     async def delete_secret(self, namespace: str, name: str) -> None:
-        try:
-            await _in_thread(self.secrets.call, "DELETE", _secret_path(namespace, name))
-        except ApiException as exc:
-            if exc.status != 404:
-                raise translate(exc, "delete secrets") from None
+        with contextlib.suppress(NotFound):
+            await self.http.request("DELETE", _secret_path(namespace, name), "delete secrets")
 
     # -- our custom resources -----------------------------------------------------------------
 
     async def get_object(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            obj = await _in_thread(
-                self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name
+            return await self.http.request(
+                "GET", _object_path(plural, namespace, name), f"get {plural}"
             )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise translate(exc, f"get {plural}") from None
-        return obj if isinstance(obj, dict) else None
+        except NotFound:
+            return None
 
     async def set_finalizers(
         self, plural: str, namespace: str, name: str, finalizers: list[str], resource_version: str
@@ -283,22 +276,9 @@ class Kube:
         are never lost; KubeConflict when the object changed meanwhile). Returns the new
         resourceVersion ("" when the object is gone)."""
         patch = {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}}
-        try:
-            obj = await _in_thread(
-                self.custom.patch_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                namespace,
-                plural,
-                name,
-                patch,
-                _content_type="application/merge-patch+json",
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise translate(exc, f"patch {plural}") from None
-            return ""
-        return _resource_version(obj)
+        return await self._merge_patch(
+            _object_path(plural, namespace, name), f"patch {plural}", patch
+        )
 
     async def patch_status(
         self,
@@ -314,20 +294,15 @@ class Kube:
         body = dict(patch)
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
+        path = _object_path(plural, namespace, name) + "/status"
+        return await self._merge_patch(path, f"patch {plural}/status", body)
+
+    async def _merge_patch(self, path: str, doing: str, patch: Mapping[str, Any]) -> str:
         try:
-            obj = await _in_thread(
-                self.custom.patch_namespaced_custom_object_status,
-                GROUP,
-                VERSION,
-                namespace,
-                plural,
-                name,
-                body,
-                _content_type="application/merge-patch+json",
+            obj = await self.http.request(
+                "PATCH", path, doing, patch, content_type="application/merge-patch+json"
             )
-        except ApiException as exc:
-            if exc.status != 404:  # deleted meanwhile: nothing to report to
-                raise translate(exc, f"patch {plural}/status") from None
+        except NotFound:  # deleted meanwhile: nothing to report to
             return ""
         return _resource_version(obj)
 
@@ -381,6 +356,11 @@ class Kube:
         version = (obj.metadata.resource_version or "") if obj.metadata else ""
         return LeaseRecord(record.holder, record.duration_seconds, record.renew_time,
                            record.acquire_time, record.transitions, version)  # fmt: skip
+
+
+def _object_path(plural: str, namespace: str, name: str) -> str:
+    ns, quoted = quote(namespace, safe=""), quote(name, safe="")
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/{plural}/{quoted}"
 
 
 def _resource_version(obj: Any) -> str:

@@ -39,7 +39,12 @@ class KubeGone(KubeError):
 
 def translate(exc: ApiException, doing: str) -> KubeError:
     """The error of ``doing`` ("create secrets"): the verb and resource, never the body."""
-    status, reason = int(exc.status or 0), f"{exc.reason or ''} ({doing})".strip()
+    return refused(int(exc.status or 0), str(exc.reason or ""), doing)
+
+
+def refused(status: int, reason: str, doing: str) -> KubeError:
+    """The error of an answer with HTTP ``status`` and ``reason`` (its phrase) to ``doing``."""
+    reason = f"{reason} ({doing})".strip()
     if status == 409:
         return KubeConflict(status, reason)
     if status == 422:

@@ -174,7 +174,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await context.configs.close()
     kube: Kube | None = getattr(memo, "kube", None)
     if kube is not None:
-        kube.close()
+        await kube.close()
 
 
 @kopf.on.probe(id="configs")
