@@ -120,7 +120,7 @@ class Kube:
         configuration = kubernetes.client.Configuration.get_default_copy()
         configuration.connection_pool_maxsize = pool_size
         self.api = kubernetes.client.ApiClient(configuration)
-        self.http = LoopApi(configuration, pool_size)
+        self.http = LoopApi(configuration)
         self.secrets = _Secrets(self.api)
         self.coordination = kubernetes.client.CoordinationV1Api(self.api)
 
