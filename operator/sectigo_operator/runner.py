@@ -89,22 +89,17 @@ def run(options: RunOptions) -> int:
     return asyncio.run(_main(options))
 
 
-GC_THRESHOLDS = (10_000, 10, 10)
-"""The cyclic collector's thresholds (Python's default: 700, 10, 10). Measured with
-``gc.callbacks`` in an 800-certificate ECDSA burst (docs/benchmarks.md, 2026-12-05): the
-default ran 580 young collections costing 0.55 s of CPU in all, 0.7 ms per certificate; with
-these and :func:`gc.freeze`, 0.25 s. Almost everything the operator allocates is freed by
-reference counting; the few cycles (exceptions with tracebacks, finished tasks) wait a little
-longer, a few MiB at most."""
-
-
 def tune_garbage_collector() -> None:
     """Move what start-up built (modules, the handler registry, pydantic's schemas) out of the
-    collector's reach, so full collections no longer walk it, and collect young objects less
-    often."""
+    collector's reach (:func:`gc.freeze`), so that full collections no longer walk it.
+
+    The thresholds stay Python's (700, 10, 10). Raising the young one to 10,000 halved the
+    collector's CPU in a burst (0.55 to 0.25 s for 800 certificates, ``gc.callbacks``), but the
+    restart of a 10,000-certificate fleet then peaked at 255 and 270 MiB instead of 253, against
+    a target of 264 (docs/benchmarks.md, 2026-12-05), likely because garbage cycles left by the
+    processing of the start-up listing then hold object bodies for longer."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def _main(options: RunOptions) -> int:
