@@ -251,7 +251,7 @@ class Kube:
             path, method, doing = _secret_path(namespace), "POST", "create secrets"
         try:
             written = await self.http.request(method, path, doing, body)
-        except NotFound:  # the namespace is gone
+        except NotFound:  # POST: the namespace is gone; PUT: the Secret was deleted meanwhile
             raise KubeError(404, f"Not Found ({doing})") from None
         return str((written.get("metadata") or {}).get("resourceVersion") or "")
 

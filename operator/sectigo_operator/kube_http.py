@@ -9,9 +9,14 @@ blocking TLS socket are each a part of it. aiohttp comes with Kopf, which makes 
 requests the same way.
 
 The connection settings are the ``kubernetes`` client's ``Configuration`` (in-cluster or
-kubeconfig: server, CA, client certificate, proxy). Its bearer token is asked for in a worker
-thread (its refresh may run a kubeconfig's exec plugin), kept for ``TOKEN_SECONDS``, and asked
-for again at once when the API server answers 401.
+kubeconfig: server, CA file or data, client certificate, an HTTP proxy with its headers and
+``no_proxy``). A SOCKS proxy is refused when the operator starts: aiohttp, which Kopf's own
+requests use too, does not speak it. The TLS context is built once; a rotated CA or client
+certificate takes a restart (the in-cluster CA of a ServiceAccount does not rotate while a pod
+runs). The bearer token is asked for in a worker thread (its refresh may run a kubeconfig's exec
+plugin), kept for ``TOKEN_SECONDS``, and asked for again when the API server answers 401, then
+the request is sent once more: the loader's own refresh decides whether that token is a new one
+(the in-cluster loader re-reads its file once a minute), so a second 401 is reported.
 
 Answers are decoded JSON; failures are the :mod:`kube_types` errors with the HTTP status and
 reason and the verb, never the response body (it may echo a Secret).
@@ -23,11 +28,13 @@ import asyncio
 import json
 import ssl
 import time
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 import kubernetes
+from kubernetes.client.rest import should_bypass_proxies
 
 from .kube_types import KubeError, refused
 
@@ -59,9 +66,14 @@ class LoopApi:
         self.connections = connections
         self._session: aiohttp.ClientSession | None = None
         self._ssl: ssl.SSLContext | bool = _ssl_context(configuration)
+        self._proxy: str | None = _proxy(configuration)
         self._token: tuple[float, str | None] | None = None
+        self._token_lock = asyncio.Lock()
+        self._closed = False
 
     async def close(self) -> None:
+        """Close the connections; a request after this fails as unanswered."""
+        self._closed = True
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -92,7 +104,8 @@ class LoopApi:
                     headers=headers,
                     ssl=self._ssl,
                     server_hostname=self.configuration.tls_server_name or None,
-                    proxy=self.configuration.proxy or None,
+                    proxy=self._proxy,
+                    proxy_headers=self.configuration.proxy_headers if self._proxy else None,
                     timeout=TIMEOUT,
                 ) as response:
                     raw = await response.read()
@@ -107,33 +120,68 @@ class LoopApi:
                 raise NotFound(doing)
             if status >= 300:
                 raise refused(status, reason, doing)
-            decoded = json.loads(raw) if raw else {}
+            try:
+                decoded = json.loads(raw) if raw else {}
+            except ValueError:  # not JSON (a proxy's page, say): never shown, it may echo data
+                raise KubeError(status, f"undecodable answer ({doing})") from None
             return decoded if isinstance(decoded, dict) else {}
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _open(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise aiohttp.ClientConnectionError("closed")  # reported as no answer
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self.connections)
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
     async def _bearer(self, fresh: bool) -> str | None:
-        now = time.monotonic()
-        if fresh or self._token is None or now - self._token[0] > TOKEN_SECONDS:
-            settings = await asyncio.to_thread(self.configuration.auth_settings)
-            bearer = settings.get("BearerToken")
-            self._token = (now, str(bearer["value"]) if bearer and bearer["value"] else None)
-        return self._token[1]
+        """The token to send; asked for once however many requests need it at the same time
+        (``fresh``: unless another request asked for it after this one's began)."""
+        asked = time.monotonic()
+        async with self._token_lock:
+            cached = self._token
+            if (
+                cached is None
+                or asked - cached[0] > TOKEN_SECONDS
+                or (fresh and cached[0] <= asked)
+            ):
+                settings = await asyncio.to_thread(self.configuration.auth_settings)
+                bearer = settings.get("BearerToken")
+                value = str(bearer["value"]) if bearer and bearer["value"] else None
+                self._token = (time.monotonic(), value)
+            assert self._token is not None
+            return self._token[1]
 
 
 def _ssl_context(configuration: kubernetes.client.Configuration) -> ssl.SSLContext | bool:
-    """The TLS settings of the client's configuration (``False``: not verified, as configured;
-    ``True`` for a plain-HTTP server is never used)."""
+    """The TLS settings of the client's configuration: its CA (file or data) and client
+    certificate; with ``verify_ssl`` off the server is not verified but the client certificate
+    is still presented (``True`` for a plain-HTTP server is never used)."""
     if not configuration.host.startswith("https"):
         return True
+    context = ssl.create_default_context(
+        cafile=configuration.ssl_ca_cert or None,
+        cadata=configuration.ca_cert_data or None,  # PEM text or DER bytes, as urllib3 takes it
+    )
     if not configuration.verify_ssl:
-        return False
-    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert or None)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif configuration.assert_hostname is False:
+        context.check_hostname = False
     if configuration.cert_file:
         context.load_cert_chain(configuration.cert_file, configuration.key_file or None)
     return context
+
+
+def _proxy(configuration: kubernetes.client.Configuration) -> str | None:
+    """The HTTP proxy to the API server, unless ``no_proxy`` names the server."""
+    proxy = configuration.proxy or None
+    if proxy is None or should_bypass_proxies(configuration.host, configuration.no_proxy or ""):
+        return None
+    if urllib.parse.urlsplit(proxy).scheme.lower().startswith("socks"):
+        raise ValueError(
+            "a SOCKS proxy to the API server is not supported (the operator's and Kopf's "
+            "requests use aiohttp): use an HTTP proxy, or none"
+        )
+    return str(proxy)

@@ -4,7 +4,10 @@ mapping of refusals to the operator's errors, without the response body."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import pathlib
+import ssl
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -13,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from sectigo_operator import kube_http
+from sectigo_operator.controlplane_ca import LocalCA, pem_cert
 from sectigo_operator.kube_types import KubeConflict, KubeError, KubeInvalid
 
 Handler = Callable[[web.Request], Any]
@@ -154,11 +158,127 @@ async def test_nothing_is_listening_is_an_error_without_an_answer() -> None:
     assert raised.value.status == 0
 
 
-def test_tls_settings_follow_the_clients_configuration() -> None:
+async def test_an_answer_that_is_not_json_is_an_error_without_its_text(served: Any) -> None:
+    server, api, _ = served
+
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(text="<html>proxy says tls.key=c2VjcmV0</html>", status=200)
+
+    server.script.append(page)
+    with pytest.raises(KubeError) as raised:
+        await api.request("GET", "/x", "get secrets")
+    assert raised.value.status == 200 and "undecodable answer (get secrets)" in str(raised.value)
+    assert "c2VjcmV0" not in str(raised.value)
+
+
+async def test_a_request_after_close_is_refused_and_opens_nothing(served: Any) -> None:
+    server, api, _ = served
+    server.script.append(answer(200))
+    await api.request("GET", "/x", "get secrets")
+    await api.close()
+    with pytest.raises(KubeError) as raised:
+        await api.request("GET", "/x", "get secrets")
+    assert raised.value.status == 0 and api._session is None
+    assert len(server.seen) == 1
+
+
+async def test_many_requests_at_once_ask_for_the_token_once(served: Any) -> None:
+    server, api, _ = served
+    asked = 0
+    settings = api.configuration.auth_settings
+
+    def counted() -> Any:
+        nonlocal asked
+        asked += 1
+        return settings()
+
+    api.configuration.auth_settings = counted
+    server.script += [answer(200) for _ in range(8)]
+    await asyncio.gather(*(api.request("GET", f"/{i}", "get secrets") for i in range(8)))
+    assert asked == 1 and len(server.seen) == 8
+
+
+def test_a_proxy_is_used_unless_no_proxy_names_the_server_and_socks_is_refused() -> None:
     configuration = kubernetes.client.Configuration()
-    configuration.host = "https://127.0.0.1:6443"
+    configuration.host = "https://10.0.0.1:6443"
+    configuration.proxy = "http://proxy.internal:3128"
+    assert kube_http._proxy(configuration) == "http://proxy.internal:3128"
+    configuration.no_proxy = "localhost,10.0.0.0/8"
+    assert kube_http._proxy(configuration) is None
+    configuration.no_proxy = None
+    configuration.proxy = "socks5://proxy.internal:1080"
+    with pytest.raises(ValueError, match="SOCKS"):
+        kube_http._proxy(configuration)
+
+
+@pytest.fixture
+async def tls_server(
+    tmp_path: pathlib.Path,
+) -> AsyncIterator[tuple[int, pathlib.Path, kubernetes.client.Configuration]]:
+    """A TLS server on 127.0.0.1 that answers only a client presenting a certificate of its
+    client CA; the configuration carries that client certificate and no server CA."""
+    server_ca, client_ca = LocalCA.create("server-ca"), LocalCA.create("client-ca")
+    for name, (cert, key) in {
+        "server": server_ca.issue("127.0.0.1", server=True),
+        "client": client_ca.issue("operator"),
+    }.items():
+        (tmp_path / f"{name}.crt").write_bytes(cert)
+        (tmp_path / f"{name}.key").write_bytes(key)
+    (tmp_path / "server-ca.crt").write_bytes(pem_cert(server_ca.cert))
+    (tmp_path / "client-ca.crt").write_bytes(pem_cert(client_ca.cert))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "server.crt", tmp_path / "server.key")
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.load_verify_locations(tmp_path / "client-ca.crt")
+
+    async def ok(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_get("/x", ok)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context).start()
+    port = runner.addresses[0][1]
+    configuration = kubernetes.client.Configuration()
+    configuration.host = f"https://127.0.0.1:{port}"
+    configuration.cert_file = str(tmp_path / "client.crt")
+    configuration.key_file = str(tmp_path / "client.key")
+    try:
+        yield port, tmp_path, configuration
+    finally:
+        await runner.cleanup()
+
+
+async def ask(configuration: kubernetes.client.Configuration) -> dict[str, Any]:
+    api = kube_http.LoopApi(configuration, 1)
+    try:
+        return await api.request("GET", "/x", "get secrets")
+    finally:
+        await api.close()
+
+
+async def test_tls_verifies_the_server_and_presents_the_client_certificate(
+    tls_server: Any,
+) -> None:
+    _, certs, configuration = tls_server
+    with pytest.raises(KubeError) as raised:  # the server's CA is not known: not verified
+        await ask(configuration)
+    assert raised.value.status == 0
+    configuration.ssl_ca_cert = str(certs / "server-ca.crt")
+    assert await ask(configuration) == {"ok": True}
+    configuration.ssl_ca_cert = None
+    configuration.ca_cert_data = (certs / "server-ca.crt").read_text()
+    assert await ask(configuration) == {"ok": True}
+
+
+async def test_without_verification_the_client_certificate_is_still_presented(
+    tls_server: Any,
+) -> None:
+    _, _, configuration = tls_server
     configuration.verify_ssl = False
-    assert kube_http._ssl_context(configuration) is False
-    configuration.verify_ssl = True
-    context = kube_http._ssl_context(configuration)
-    assert not isinstance(context, bool) and context.verify_mode.name == "CERT_REQUIRED"
+    assert await ask(configuration) == {"ok": True}
+    configuration.cert_file = configuration.key_file = None  # the server refuses the handshake
+    with pytest.raises(KubeError) as raised:
+        await ask(configuration)
+    assert raised.value.status == 0
