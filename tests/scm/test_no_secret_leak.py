@@ -1,7 +1,8 @@
-"""The password appears nowhere: logs at DEBUG (client, httpx, httpcore), errors, reprs, tracebacks.
+"""The password appears nowhere: logs at DEBUG (client, httpx, aiohttp, httpcore), errors, reprs,
+tracebacks.
 
 Runs successful and failing calls of every kind against the sandbox over real HTTP (so httpx's and
-httpcore's own debug logging is exercised, unlike with a mock transport), then searches everything
+aiohttp's own debug logging is exercised, unlike with a mock transport), then searches everything
 captured for the right and a wrong password.
 """
 
@@ -44,7 +45,7 @@ async def test_password_never_leaks(
     sandbox_scm: SandboxHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
     sandbox = sandbox_scm
-    for name in ("httpx", "httpcore", "sectigo_operator.scm", ""):
+    for name in ("httpx", "aiohttp", "httpcore", "sectigo_operator.scm", ""):
         caplog.set_level(logging.DEBUG, logger=name)
     seen: list[str] = []
     errors: list[ScmError] = []

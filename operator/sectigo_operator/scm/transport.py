@@ -21,6 +21,7 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from .. import metrics
+from .aiohttp_transport import AiohttpTransport
 from .config import ScmConnection
 from .errors import (
     ScmError,
@@ -178,15 +179,13 @@ class _Transport:
             max_connections=connection.max_concurrency,
             max_keepalive_connections=connection.max_concurrency,
         )
-        verify: ssl.SSLContext | bool = True
-        if transport is None and connection.base_url.startswith("https"):
-            verify = _tls_context(connection)
+        if transport is None:
+            tls = _tls_context(connection) if connection.base_url.startswith("https") else None
+            transport = AiohttpTransport(tls, limits)
         self._http = httpx.AsyncClient(
             base_url=connection.api_root,
             auth=_ScmAuth(connection),
             timeout=timeout,
-            limits=limits,
-            verify=verify,
             transport=transport,
             follow_redirects=False,
             trust_env=False,

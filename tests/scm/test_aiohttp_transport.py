@@ -1,0 +1,114 @@
+"""The SCM client's aiohttp transport, where the sandbox cannot show it: answers compressed by a
+front end, a refusal before anything was sent (retried, even for an enrollment), a connection
+dropped after the request was sent (never re-posted), and a closed transport. The sandbox fault
+tests (``test_sandbox_errors``) cover lost answers, resets and timeouts against the real server."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+
+from sectigo_operator.scm import (
+    RetryPolicy,
+    ScmClient,
+    ScmConnection,
+    ScmResponseLost,
+    ScmTransportError,
+    SslEnrollRequest,
+)
+from sectigo_operator.scm.aiohttp_transport import AiohttpTransport
+
+from .conftest import make_csr
+
+FAST = RetryPolicy(max_attempts=3, initial_backoff=0.001, max_backoff=0.002, jitter=0)
+
+
+def connection(url: str) -> ScmConnection:
+    return ScmConnection(
+        base_url=url, customer_uri="c", login="l", password=SecretStr("p"), retry=FAST
+    )
+
+
+def enrollment() -> SslEnrollRequest:
+    return SslEnrollRequest(
+        org_id=1, csr=make_csr("t.example.com"), cert_type=51, term=365, comments="k8s:t:1"
+    )
+
+
+@pytest.fixture
+async def front() -> AsyncIterator[tuple[str, list[str]]]:
+    """A server on 127.0.0.1 standing in for a front end of SCM: gzip answers for the profile
+    list, a dropped connection for every enrollment; it records the requests it received."""
+    seen: list[str] = []
+
+    async def types(request: web.Request) -> web.StreamResponse:
+        seen.append(f"{request.method} {request.path} {request.headers.get('Accept-Encoding')}")
+        body = gzip.compress(json.dumps([{"id": 51, "name": "Gzipped", "terms": [365]}]).encode())
+        return web.Response(
+            body=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        )
+
+    async def enroll(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        seen.append(f"{request.method} {request.path}")
+        assert request.transport is not None
+        request.transport.close()  # sent, then no answer
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_get("/api/ssl/v1/types", types)
+    app.router.add_post("/api/ssl/v1/enroll", enroll)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}", seen
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_compressed_answer_is_decoded(front: tuple[str, list[str]]) -> None:
+    url, seen = front
+    async with ScmClient(connection(url)) as scm:
+        profiles = await scm.ssl.types()
+    assert [(p.id, p.name) for p in profiles] == [(51, "Gzipped")]
+    assert seen[0].startswith("GET /api/ssl/v1/types ") and "gzip" in seen[0]
+
+
+async def test_an_enrollment_sent_and_unanswered_is_lost_never_posted_again(
+    front: tuple[str, list[str]],
+) -> None:
+    url, seen = front
+    async with ScmClient(connection(url)) as scm:
+        with pytest.raises(ScmResponseLost) as raised:
+            await scm.ssl.enroll(enrollment())
+    assert raised.value.operation == "ssl enroll"
+    assert seen == ["POST /api/ssl/v1/enroll"]
+
+
+async def test_an_enrollment_refused_before_sending_is_tried_again() -> None:
+    with socket.socket() as sock:  # bound, not listening: every connection is refused
+        sock.bind(("127.0.0.1", 0))
+        async with ScmClient(connection(f"http://127.0.0.1:{sock.getsockname()[1]}")) as scm:
+            with pytest.raises(ScmTransportError) as raised:
+                await scm.ssl.enroll(enrollment())
+    assert not isinstance(raised.value, ScmResponseLost)
+    assert "ConnectError" in str(raised.value)
+
+
+async def test_a_closed_transport_sends_nothing(front: tuple[str, list[str]]) -> None:
+    url, seen = front
+    transport = AiohttpTransport(None, httpx.Limits(max_connections=1))
+    request = httpx.Request("GET", f"{url}/api/ssl/v1/types")
+    assert (await transport.handle_async_request(request)).status_code == 200
+    await transport.aclose()
+    with pytest.raises(httpx.ConnectError):  # read by the client as "nothing was sent"
+        await transport.handle_async_request(request)
+    assert len(seen) == 1
