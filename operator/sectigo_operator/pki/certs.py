@@ -157,16 +157,16 @@ def order_chain(certs: Sequence[x509.Certificate]) -> Chain:
     Issuers are found by name and signature. Duplicates are dropped. Raises `ChainError` for an
     empty input, more than one possible leaf, or certificates outside the leaf's chain.
     """
-    unique: dict[bytes, x509.Certificate] = {}
-    for cert in certs:
-        unique.setdefault(_fingerprint(cert), cert)
-    pool = list(unique.values())
+    pool = list(dict.fromkeys(certs))  # certificates compare and hash by their DER
     if not pool:
         raise ChainError("no certificates to order")
+    # Each certificate's names once (cryptography builds a Name object at every access).
+    subjects = {id(cert): cert.subject for cert in pool}
 
     def issuer_of(cert: x509.Certificate) -> x509.Certificate | None:
+        wanted = cert.issuer
         for other in pool:
-            if other is not cert and _directly_issued_by(cert, other):
+            if other is not cert and subjects[id(other)] == wanted and _signed_by(cert, other):
                 return other
         return None
 
