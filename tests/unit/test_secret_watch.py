@@ -322,7 +322,15 @@ async def test_a_watch_gone_at_once_backs_off_instead_of_looping_on_lists() -> N
     finally:
         watch.stop()
     assert kube.watched_from == ["1", "9", "9", "9"] and kube.lists == 3
-    assert watch.stopped.waits[:3] == [0.01, 0.02, 0.04]
+    # doubling from the first delay, each wait between half and all of it (jitter)
+    for waited, base in zip(watch.stopped.waits[:3], (0.01, 0.02, 0.04), strict=True):
+        assert base / 2 <= waited <= base
+
+
+def test_back_off_waits_are_spread_between_half_and_all_of_the_delay() -> None:
+    waits = [secret.jittered(8.0) for _ in range(200)]
+    assert all(4.0 <= w <= 8.0 for w in waits)
+    assert max(waits) - min(waits) > 2.0  # spread, not one value for every watch
 
 
 def test_data_that_is_not_base64_still_has_a_digest() -> None:

@@ -28,6 +28,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import random
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,13 @@ WATCH_SECONDS = 300
 """How long one watch request lasts before the API server ends it and it is made again."""
 MAX_BACKOFF = 30.0
 """The longest wait before a failed watch or list is tried again (seconds)."""
+
+
+def jittered(delay: float) -> float:
+    """Between half and all of ``delay``: the watches of many namespaces (and of many replicas)
+    that failed together, at an API server restart, list again at different moments."""
+    return delay * (0.5 + random.random() / 2)  # spreading load, not a secret
+
 
 Key = tuple[str, str]
 
@@ -259,15 +267,16 @@ class SecretWatch:
             except KubeGone:
                 version = None  # list again, compare, watch from the new list
                 if not delivered:  # gone at once, even from a fresh list: do not loop on lists
-                    self.stopped.wait(delay)
+                    self.stopped.wait(jittered(delay))
                     delay = min(delay * 2, MAX_BACKOFF)
             except Exception as exc:
                 if self.stopped.is_set():
                     return
+                wait = jittered(delay)
                 logger.warning(
-                    "watch of managed Secrets failed (%s): again in %.0f s",
+                    "watch of managed Secrets failed (%s): again in %.1f s",
                     exc if isinstance(exc, KubeError) else type(exc).__name__,
-                    delay,
+                    wait,
                 )
-                self.stopped.wait(delay)
+                self.stopped.wait(wait)
                 delay = min(delay * 2, MAX_BACKOFF)
