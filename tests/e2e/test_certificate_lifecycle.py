@@ -450,6 +450,34 @@ def test_additional_output_formats_decode_with_key_and_password(
     assert p12_key is not None and p12_key.public_key() == key.public_key()
     assert len(cas) >= 1
 
+    # A new keystore password takes effect when the keystore is written again: removing it from
+    # the Secret (docs/operations.md) has it rebuilt from the certificate collected again, with
+    # the password the Secret holds now; nothing is ordered.
+    enrolls = enroll_calls(sandbox_scm)
+    apply(
+        cluster,
+        namespace,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "p12-password"},
+            "stringData": {"password": "battery staple"},
+        },
+    )
+    cluster.kubectl(
+        "patch", "secret", "outputs-tls", "-n", namespace, "--type=json",
+        "-p", '[{"op": "remove", "path": "/data/keystore.p12"}]',
+    )  # fmt: skip
+    rebuilt = wait_for(
+        lambda: secret_data(cluster, namespace, "outputs-tls").get("keystore.p12"),
+        timeout=60,
+        what="keystore.p12 written again",
+    )
+    p12_key, p12_cert, _ = pkcs12.load_key_and_certificates(rebuilt, b"battery staple")
+    assert p12_cert is not None and pki.cert_info(p12_cert) == info
+    assert p12_key is not None and p12_key.public_key() == key.public_key()
+    assert enroll_calls(sandbox_scm) == enrolls
+
 
 def test_certificate_revoked_at_scm_behind_the_operators_back_is_reported(
     cluster: Cluster,
