@@ -106,7 +106,7 @@ async def test_password_never_leaks(
         "ScmAuthenticationError",
     }
     loggers = {record.name.split(".")[0] for record in caplog.records}
-    assert {"httpx", "httpcore", "sectigo_operator"} <= loggers, loggers
+    assert {"httpx", "sectigo_operator"} <= loggers, loggers
     seen.append(caplog.text)
     seen.extend(record.getMessage() for record in caplog.records)
     seen.extend(repr(record.__dict__) for record in caplog.records)

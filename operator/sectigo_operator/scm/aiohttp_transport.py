@@ -18,11 +18,13 @@ Answers are read whole (SCM's answers are a certificate or a small JSON document
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Any
 
 import aiohttp
 import httpx
+import yarl
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -32,11 +34,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._limits = limits
         self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     def _open(self) -> aiohttp.ClientSession:
+        """The session, made in the running loop; one of another loop's or a closed transport's
+        sends nothing (``ConnectError``: the client may try again, nothing reached SCM)."""
         if self._closed:
             raise httpx.ConnectError("the SCM client is closed")
+        loop = asyncio.get_running_loop()
         if self._session is None:
             connector = aiohttp.TCPConnector(
                 limit=self._limits.max_connections or 0,
@@ -47,7 +53,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 connector=connector,
                 auto_decompress=False,  # httpx decodes by Content-Encoding
                 skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
+                cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies, if any
             )
+            self._loop = loop
+        elif self._loop is not loop:
+            raise httpx.ConnectError("the SCM client belongs to another event loop")
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -61,27 +71,44 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             sock_read=timeouts.get("read"),
         )
         body = await request.aread()
+        session = self._open()
+        encoding = request.headers.encoding
+        failure: httpx.TransportError | None = None
+        answer: tuple[int, str | None, Any] = (0, None, ())
+        content = b""
         try:
-            async with self._open().request(
+            async with session.request(
                 request.method,
-                str(request.url),
+                yarl.URL(str(request.url), encoded=True),  # as httpx quoted it
                 data=body or None,
-                headers=request.headers.multi_items(),
+                # the names as written (SCM's "customerUri"), not httpx's lower-cased keys
+                headers=[(k.decode(encoding), v.decode(encoding)) for k, v in request.headers.raw],
                 allow_redirects=False,
                 compress=None,
                 timeout=timeout,
             ) as response:
+                answer = (response.status, response.reason, response.raw_headers)
                 content = await response.read()
-                status, reason = response.status, response.reason
-                headers = response.raw_headers
         except aiohttp.ConnectionTimeoutError as exc:  # no connection: nothing was sent
-            raise httpx.ConnectTimeout(_text(exc), request=request) from None
+            failure = httpx.ConnectTimeout(_text(exc), request=request)
         except aiohttp.ClientConnectorError as exc:  # refused, unreachable, TLS handshake
-            raise httpx.ConnectError(_text(exc), request=request) from None
+            failure = httpx.ConnectError(_text(exc), request=request)
         except aiohttp.SocketTimeoutError as exc:
-            raise httpx.ReadTimeout(_text(exc), request=request) from None
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:  # it may have reached SCM
-            raise httpx.ReadError(_text(exc), request=request) from None
+            failure = httpx.ReadTimeout(_text(exc), request=request)
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+            failure = httpx.ReadError(_text(exc), request=request)  # it may have reached SCM
+        except asyncio.CancelledError:
+            # Closing the session cancels its pending name lookups: a failure of this request,
+            # unless this task itself is being cancelled.
+            task = asyncio.current_task()
+            if task is None or task.cancelling():
+                raise
+            failure = httpx.ReadError("the SCM client was closed", request=request)
+        if failure is not None:
+            # Raised outside the handler: aiohttp's exception is not kept as the context (the
+            # repr of some of them shows the request's headers, the password among them).
+            raise failure
+        status, reason, headers = answer
         extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
         if reason:
             extensions["reason_phrase"] = reason.encode("latin-1", "replace")

@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, Final, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
@@ -180,7 +181,8 @@ class _Transport:
             max_keepalive_connections=connection.max_concurrency,
         )
         if transport is None:
-            tls = _tls_context(connection) if connection.base_url.startswith("https") else None
+            https = urlsplit(connection.base_url).scheme.lower() == "https"
+            tls = _tls_context(connection) if https else None
             transport = AiohttpTransport(tls, limits)
         self._http = httpx.AsyncClient(
             base_url=connection.api_root,
