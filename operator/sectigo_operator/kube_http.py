@@ -158,7 +158,7 @@ def _ssl_context(configuration: kubernetes.client.Configuration) -> ssl.SSLConte
     """The TLS settings of the client's configuration: its CA (file or data) and client
     certificate; with ``verify_ssl`` off the server is not verified but the client certificate
     is still presented (``True`` for a plain-HTTP server is never used)."""
-    if not configuration.host.startswith("https"):
+    if urllib.parse.urlsplit(configuration.host).scheme.lower() != "https":
         return True
     context = ssl.create_default_context(
         cafile=configuration.ssl_ca_cert or None,

@@ -412,18 +412,23 @@ def test_spec_change_table(
         assert secret["metadata"]["labels"]["team"] == "web"
 
 
+def p12_password(password: str) -> dict[str, Any]:
+    """The Secret holding the keystore password of the outputs test."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "p12-password"},
+        "stringData": {"password": password},
+    }
+
+
 def test_additional_output_formats_decode_with_key_and_password(
     cluster: Cluster, namespace: str, sandbox_scm: SandboxHandle, scm_operator: OperatorProcess
 ) -> None:
     apply(
         cluster,
         namespace,
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "p12-password"},
-            "stringData": {"password": "correct horse"},
-        },
+        p12_password("correct horse"),
         certificate(
             "outputs",
             commonName="outputs.example.com",
@@ -454,16 +459,7 @@ def test_additional_output_formats_decode_with_key_and_password(
     # the Secret (docs/operations.md) has it rebuilt from the certificate collected again, with
     # the password the Secret holds now; nothing is ordered.
     enrolls = enroll_calls(sandbox_scm)
-    apply(
-        cluster,
-        namespace,
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "p12-password"},
-            "stringData": {"password": "battery staple"},
-        },
-    )
+    apply(cluster, namespace, p12_password("battery staple"))
     cluster.kubectl(
         "patch", "secret", "outputs-tls", "-n", namespace, "--type=json",
         "-p", '[{"op": "remove", "path": "/data/keystore.p12"}]',

@@ -282,3 +282,10 @@ async def test_without_verification_the_client_certificate_is_still_presented(
     with pytest.raises(KubeError) as raised:
         await ask(configuration)
     assert raised.value.status == 0
+
+
+def test_an_https_server_named_in_capitals_gets_the_tls_settings() -> None:
+    configuration = kubernetes.client.Configuration()
+    configuration.host = "HTTPS://127.0.0.1:6443"
+    context = kube_http._ssl_context(configuration)
+    assert isinstance(context, ssl.SSLContext) and context.verify_mode == ssl.CERT_REQUIRED
