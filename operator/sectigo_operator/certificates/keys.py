@@ -129,20 +129,28 @@ async def material(
         pki.check_csr_request(plan.csr_request)  # before a key is made and persisted
     except pki.InvalidCsr as exc:
         raise SpecError("spec", f"the CSR cannot be built: {exc}") from None
-    waiting = None
+    waiting = csr_pem = None
     if key is None:
-        key, waiting = await pending_key(ctx, inputs, plan.key_spec, marker)
-    try:
-        csr_pem = await asyncio.to_thread(pki.build_csr, key, plan.csr_request)
-    except pki.InvalidCsr as exc:  # checked above: a traceback loop if it ever slipped through
-        raise SpecError("spec", f"the CSR cannot be built: {exc}") from None
+        key, waiting, csr_pem = await pending_key(
+            ctx, inputs, plan.key_spec, marker, plan.csr_request
+        )
+    if csr_pem is None:
+        try:
+            csr_pem = await asyncio.to_thread(pki.build_csr, key, plan.csr_request)
+        except pki.InvalidCsr as exc:  # checked above: a traceback loop if it ever slipped
+            raise SpecError("spec", f"the CSR cannot be built: {exc}") from None
     return KeyMaterial(key, csr_pem, pki.key_spec_of(key), waiting=waiting)
 
 
 async def pending_key(
-    ctx: Context, inputs: Inputs, spec: pki.KeySpec, marker: tuple[str, str] | None = None
-) -> tuple[pki.PrivateKey, Waiting]:
-    """The key waiting for this certificate's order: reuse the persisted one, or make one.
+    ctx: Context,
+    inputs: Inputs,
+    spec: pki.KeySpec,
+    marker: tuple[str, str] | None = None,
+    request: pki.CsrRequest | None = None,
+) -> tuple[pki.PrivateKey, Waiting, str | None]:
+    """The key waiting for this certificate's order: reuse the persisted one, or make one;
+    with ``request``, a new key's CSR too (None for a reused key, or when it cannot be built).
 
     While an operation is in flight (an order may already be at SCM with the persisted key) the
     persisted key is reused even if ``spec.privateKey`` changed meanwhile: replacing it could
@@ -162,7 +170,7 @@ async def pending_key(
         except pki.PkiError:
             key = None  # unreadable: replaced below (no order can use a key nobody can read)
         if key is not None and (inputs.in_flight or pki.key_spec_of(key) == spec):
-            return key, Waiting(in_target)
+            return key, Waiting(in_target), None
     name = cert.spec.secret_name if in_target else pending_key_secret_name(cert.metadata.name)
     if inputs.pending_foreign and not in_target:
         raise SpecError(
@@ -170,17 +178,31 @@ async def pending_key(
             f"Secret {name!r} (where this certificate keeps its pending private key) exists and "
             "is not managed by the operator; delete or rename that Secret",
         )
-    key = await asyncio.to_thread(pki.generate_private_key, spec)
+    made, key_pem, csr_pem = await asyncio.to_thread(_new_key, spec, request)
     ensure_leading(ctx)  # a process that lost the Lease makes no key
     version = await _persist(
         ctx,
         inputs,
-        pki.private_key_to_pem(key, "PKCS8"),
+        key_pem,
         in_target=in_target,
         version=existing.resource_version if existing else None,
         marker=marker if in_target else None,
     )
-    return key, Waiting(in_target, version if in_target else None)
+    return made, Waiting(in_target, version if in_target else None), csr_pem
+
+
+def _new_key(
+    spec: pki.KeySpec, request: pki.CsrRequest | None
+) -> tuple[pki.PrivateKey, bytes, str | None]:
+    """A new key, its PKCS#8 PEM and, with ``request``, its CSR: one trip to a worker thread
+    instead of two (the CSR is used only once the key is persisted). A CSR that cannot be
+    built is None here; the caller builds it again and reports the error."""
+    key = pki.generate_private_key(spec)
+    try:
+        csr_pem = pki.build_csr(key, request) if request is not None else None
+    except pki.InvalidCsr:
+        csr_pem = None
+    return key, pki.private_key_to_pem(key, "PKCS8"), csr_pem
 
 
 async def _persist(
