@@ -116,6 +116,32 @@ async def test_an_enrollment_refused_before_sending_is_tried_again() -> None:
     assert "ConnectError" in str(raised.value)
 
 
+async def test_an_answer_that_cannot_be_parsed_is_named_so_not_a_400() -> None:
+    """aiohttp reports an answer it cannot parse as its own status 400; the error says what
+    happened instead, and an enrollment with such an answer is lost, never posted again."""
+    posts: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        posts.append(await reader.readuntil(b"\r\n"))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        async with ScmClient(connection(url)) as scm:
+            with pytest.raises(ScmResponseLost) as raised:
+                await scm.ssl.enroll(enrollment())
+    finally:
+        server.close()
+        await server.wait_closed()
+    text = str(raised.value)
+    assert "could not be read: Invalid character in Content-Length" in text, text
+    assert "400" not in text and "abc" not in text, text
+    assert len(posts) == 1 and posts[0].startswith(b"POST /api/ssl/v1/enroll ")
+
+
 async def test_a_closed_transport_sends_nothing(front: tuple[str, list[str]]) -> None:
     url, seen = front
     transport = AiohttpTransport(None, httpx.Limits(max_connections=1))

@@ -95,6 +95,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             failure = httpx.ConnectError(_text(exc), request=request)
         except aiohttp.SocketTimeoutError as exc:
             failure = httpx.ReadTimeout(_text(exc), request=request)
+        except aiohttp.ClientResponseError as exc:
+            failure = _unreadable(exc, request)  # it reached SCM, or something in front of it
         except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
             failure = httpx.ReadError(_text(exc), request=request)  # it may have reached SCM
         except asyncio.CancelledError:
@@ -121,6 +123,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _unreadable(exc: aiohttp.ClientResponseError, request: httpx.Request) -> httpx.TransportError:
+    """An answer aiohttp could not parse, named so: its ``status`` (400) is aiohttp's own, not
+    SCM's. Only the first line of the parser's message: the lines after it quote the answer's
+    bytes. The subclasses (a proxy's refusal, ...) keep their own texts."""
+    if type(exc) is not aiohttp.ClientResponseError:
+        return httpx.ReadError(_text(exc), request=request)
+    reason = exc.message.splitlines()[0].strip() if exc.message else ""
+    return httpx.RemoteProtocolError(
+        f"the answer could not be read{f': {reason}' if reason else ''}", request=request
+    )
 
 
 def _text(exc: BaseException) -> str:
