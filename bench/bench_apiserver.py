@@ -13,9 +13,11 @@ and etcd processes spent per request (utime + stime from /proc):
 - ``create Event``.
 
 ``--no-cel`` installs the certificate CRD without its ``x-kubernetes-validations`` rules, to
-measure what the rules cost. Only loopback addresses are used.
+measure what the rules cost; ``--untyped-status`` with its status schema replaced by an object
+with ``x-kubernetes-preserve-unknown-fields``, to measure what the typed status costs. Only
+loopback addresses are used.
 
-Run: ``python bench/bench_apiserver.py [--count N] [--no-cel]``
+Run: ``python bench/bench_apiserver.py [--count N] [--no-cel] [--untyped-status]``
 """
 
 from __future__ import annotations
@@ -59,14 +61,21 @@ def strip_cel(node: Any) -> Any:
     return node
 
 
-def crds(directory: Path, no_cel: bool) -> Path:
-    """The CRDs to install (a copy without CEL rules for the certificate CRD with ``no_cel``)."""
-    if not no_cel:
+def crds(directory: Path, no_cel: bool, untyped_status: bool = False) -> Path:
+    """The CRDs to install: a copy of the certificate CRD without CEL rules with ``no_cel``, with
+    an untyped status with ``untyped_status``."""
+    if not no_cel and not untyped_status:
         return ROOT / "crds"
     for path in (ROOT / "crds").glob("sectigo-operator.io_*.yaml"):
         doc = yaml.safe_load(path.read_text())
         if path.name.endswith("sectigocertificates.yaml"):
-            doc = strip_cel(doc)
+            doc = strip_cel(doc) if no_cel else doc
+            for version in doc["spec"]["versions"] if untyped_status else ():
+                properties = version["schema"]["openAPIV3Schema"]["properties"]
+                properties["status"] = {
+                    "type": "object",
+                    "x-kubernetes-preserve-unknown-fields": True,
+                }
         (directory / path.name).write_text(yaml.safe_dump(doc))
     return directory
 
@@ -217,12 +226,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--no-cel", action="store_true")
+    parser.add_argument("--untyped-status", action="store_true")
     args = parser.parse_args()
     n = args.count
     work = Path(tempfile.mkdtemp(prefix="bench-apiserver-"))
     binaries = controlplane.find_binaries() or controlplane.build_binaries()
     with controlplane.ControlPlane(binaries, work / "cp") as plane:
-        plane.install_crds(crds(work, args.no_cel))
+        plane.install_crds(crds(work, args.no_cel, args.untyped_status))
         plane.kubectl("create", "namespace", NS)
         config = kubernetes.client.Configuration()
         kubernetes.config.load_kube_config(str(plane.kubeconfig), client_configuration=config)
