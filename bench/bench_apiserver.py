@@ -69,13 +69,12 @@ def crds(directory: Path, no_cel: bool, untyped_status: bool = False) -> Path:
     for path in (ROOT / "crds").glob("sectigo-operator.io_*.yaml"):
         doc = yaml.safe_load(path.read_text())
         if path.name.endswith("sectigocertificates.yaml"):
-            doc = strip_cel(doc) if no_cel else doc
-            for version in doc["spec"]["versions"] if untyped_status else ():
-                properties = version["schema"]["openAPIV3Schema"]["properties"]
-                properties["status"] = {
-                    "type": "object",
-                    "x-kubernetes-preserve-unknown-fields": True,
-                }
+            if no_cel:
+                doc = strip_cel(doc)
+            if untyped_status:
+                untyped = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                for version in doc["spec"]["versions"]:
+                    version["schema"]["openAPIV3Schema"]["properties"]["status"] = untyped
         (directory / path.name).write_text(yaml.safe_dump(doc))
     return directory
 

@@ -1452,3 +1452,29 @@ async def test_an_order_resumed_after_a_name_edit_is_found_under_either_name(
     status = kube.objects[key]["status"]
     assert status["sslId"] == order["id"] and status["state"] == "Issued"
     assert status["enrollment"]["identity"] == "b.twice.com"
+
+
+async def test_a_csr_that_cannot_be_built_stalls_before_its_key_is_persisted(
+    ctx: Context, shared_sandbox_scm: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request is checked before a key is made (``pki.check_csr_request``); should building
+    the CSR fail anyway, the step stalls naming the spec, and the key made with it in the same
+    worker-thread trip is never written anywhere."""
+    from sectigo_operator.certificates import Stalled
+
+    def unbuildable(key: pki.PrivateKey, request: pki.CsrRequest) -> str:
+        raise pki.InvalidCsr("no CSR for you")
+
+    monkeypatch.setattr(pki, "build_csr", unbuildable)
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    kube.objects[("sectigocertificates", "nocsr")] = cert_body("nocsr", commonName="n.com")
+    ordered = orders_placed(shared_sandbox_scm)
+    with pytest.raises(Stalled, match="the CSR cannot be built: no CSR for you"):
+        await step(ctx, "nocsr")
+    conditions = {
+        c["type"]: c for c in kube.objects[("sectigocertificates", "nocsr")]["status"]["conditions"]
+    }
+    assert conditions["Stalled"]["status"] == "True"
+    assert conditions["Stalled"]["reason"] == "InvalidSpec"
+    assert orders_placed(shared_sandbox_scm) == ordered
+    assert not [name for name in kube.secrets if name.startswith("nocsr")], kube.secrets

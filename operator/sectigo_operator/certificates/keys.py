@@ -130,15 +130,15 @@ async def material(
     except pki.InvalidCsr as exc:
         raise SpecError("spec", f"the CSR cannot be built: {exc}") from None
     waiting = csr_pem = None
-    if key is None:
-        key, waiting, csr_pem = await pending_key(
-            ctx, inputs, plan.key_spec, marker, plan.csr_request
-        )
-    if csr_pem is None:
-        try:
+    try:  # checked above: a traceback loop if it ever slipped through
+        if key is None:
+            key, waiting, csr_pem = await pending_key(
+                ctx, inputs, plan.key_spec, marker, plan.csr_request
+            )
+        if csr_pem is None:
             csr_pem = await asyncio.to_thread(pki.build_csr, key, plan.csr_request)
-        except pki.InvalidCsr as exc:  # checked above: a traceback loop if it ever slipped
-            raise SpecError("spec", f"the CSR cannot be built: {exc}") from None
+    except pki.InvalidCsr as exc:
+        raise SpecError("spec", f"the CSR cannot be built: {exc}") from None
     return KeyMaterial(key, csr_pem, pki.key_spec_of(key), waiting=waiting)
 
 
@@ -150,7 +150,8 @@ async def pending_key(
     request: pki.CsrRequest | None = None,
 ) -> tuple[pki.PrivateKey, Waiting, str | None]:
     """The key waiting for this certificate's order: reuse the persisted one, or make one;
-    with ``request``, a new key's CSR too (None for a reused key, or when it cannot be built).
+    with ``request``, a new key's CSR too (None for a reused key). A CSR that cannot be built
+    raises ``pki.InvalidCsr`` before the new key is persisted.
 
     While an operation is in flight (an order may already be at SCM with the persisted key) the
     persisted key is reused even if ``spec.privateKey`` changed meanwhile: replacing it could
@@ -195,13 +196,9 @@ def _new_key(
     spec: pki.KeySpec, request: pki.CsrRequest | None
 ) -> tuple[pki.PrivateKey, bytes, str | None]:
     """A new key, its PKCS#8 PEM and, with ``request``, its CSR: one trip to a worker thread
-    instead of two (the CSR is used only once the key is persisted). A CSR that cannot be
-    built is None here; the caller builds it again and reports the error."""
+    instead of two (the CSR is used only once the key is persisted)."""
     key = pki.generate_private_key(spec)
-    try:
-        csr_pem = pki.build_csr(key, request) if request is not None else None
-    except pki.InvalidCsr:
-        csr_pem = None
+    csr_pem = pki.build_csr(key, request) if request is not None else None
     return key, pki.private_key_to_pem(key, "PKCS8"), csr_pem
 
 
