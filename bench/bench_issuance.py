@@ -236,6 +236,10 @@ def run(count: int, key: str, workdir: Path) -> Result:
             if len(ready_at) < count:
                 raise RuntimeError(f"only {len(ready_at)}/{count} Ready; see operator-{key}.log")
             requests_after = apiserver_requests(plane, WRITE_VERBS + READ_VERBS)
+            if os.environ.get("BENCH_TIMES"):  # a file: each certificate's create and Ready times
+                Path(os.environ["BENCH_TIMES"]).write_text(
+                    json.dumps({n: [created_at[n], ready_at[n]] for n in created_at})
+                )
             if os.environ.get("BENCH_DUMP"):
                 sys.stderr.write(
                     plane.kubectl(

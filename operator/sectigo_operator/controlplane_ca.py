@@ -1,6 +1,8 @@
 """The local control plane's throwaway CAs: one for the API server's serving certificate, one
 for client certificates (the admin user); EC P-256, valid a year, written as PEM by
-:mod:`sectigo_operator.controlplane`. Never used for anything but the loopback test cluster."""
+:mod:`sectigo_operator.controlplane`. Leaves carry the authority key identifier RFC 5280 asks of
+every certificate not self-signed: Python 3.13's default TLS context (``VERIFY_X509_STRICT``)
+refuses a chain without it. Never used for anything but the loopback test cluster."""
 
 from __future__ import annotations
 
@@ -65,6 +67,7 @@ class LocalCA:
                 ),
                 critical=True,
             )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
             .sign(key, hashes.SHA256())
         )
         return cls(key, cert)
@@ -84,6 +87,10 @@ class LocalCA:
             .not_valid_before(now - dt.timedelta(minutes=5))
             .not_valid_after(now + dt.timedelta(days=365))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), False
+            )
         )
         if server:
             builder = builder.add_extension(
