@@ -11,7 +11,12 @@ them become Ready (recording the time each Ready=True is seen), and reports:
 - Kubernetes API writes per certificate (the apiserver's ``apiserver_request_total`` for create,
   update, patch and delete, minus the benchmark's own N creates); on stderr each request kind
   per certificate, reads (GET, LIST) included;
-- SCM calls per certificate (the sandbox's per-endpoint counters).
+- SCM calls per certificate (the sandbox's per-endpoint counters);
+- on stderr: the operator's CPU (all threads, the event loop's thread, the kernel's part) and how
+  idle the whole machine was during the burst (from /proc/stat).
+
+``BENCH_TIMES=<file>`` writes each certificate's create and Ready times (monotonic seconds) there
+as JSON, to see how the burst progressed.
 
 Run: ``python bench/bench_issuance.py [--count N] [--key ecdsa|rsa|both] [--write-docs]``
 (``make bench`` runs both key types with N=200 and updates docs/benchmarks.md).
@@ -113,6 +118,19 @@ def cpu_seconds(pid: int, task: int | None = None) -> float:
     path = f"/proc/{pid}/task/{task}/stat" if task is not None else f"/proc/{pid}/stat"
     fields = Path(path).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def system_seconds(pid: int, task: int | None = None) -> float:
+    """The system (kernel) part of :func:`cpu_seconds`."""
+    path = f"/proc/{pid}/task/{task}/stat" if task is not None else f"/proc/{pid}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_ticks() -> list[int]:
+    """The machine's CPU ticks so far, all cores (user, nice, system, idle, iowait, irq,
+    softirq, ...: the first line of /proc/stat)."""
+    return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -229,9 +247,18 @@ def run(count: int, key: str, workdir: Path) -> Result:
                 custom.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, body)
                 created_at[body["metadata"]["name"]] = t
 
+            ticks_before = machine_ticks()
+            sys.stderr.write(f"  burst started: {count} certificates\n")
+            sys.stderr.flush()
             with ThreadPoolExecutor(8) as pool:
                 list(pool.map(create, range(count)))
             watcher.join(timeout=600)
+            ticks = [b - a for a, b in zip(ticks_before, machine_ticks(), strict=True)]
+            sys.stderr.write(
+                f"  machine in the burst: {100 * (ticks[3] + ticks[4]) / sum(ticks):.1f} % idle "
+                f"(all cores), {100 * (ticks[2] + ticks[5] + ticks[6]) / sum(ticks):.1f} % in "
+                "the kernel\n"
+            )
             done.set()
             if len(ready_at) < count:
                 raise RuntimeError(f"only {len(ready_at)}/{count} Ready; see operator-{key}.log")
@@ -256,7 +283,9 @@ def run(count: int, key: str, workdir: Path) -> Result:
             total, loop = cpu_seconds(operator.pid), cpu_seconds(operator.pid, operator.pid)
             sys.stderr.write(
                 f"  operator CPU: {total:.2f} s in all, {loop:.2f} s of it in the event loop's "
-                f"thread, {total - loop:.2f} s in the others (key generation, Secret watch)\n"
+                f"thread, {total - loop:.2f} s in the others (key generation, Secret watch); "
+                f"in the kernel {system_seconds(operator.pid):.2f} s, "
+                f"{system_seconds(operator.pid, operator.pid):.2f} s of it in the loop's thread\n"
             )
         finally:
             operator.terminate()

@@ -1,0 +1,3 @@
+module sectigo-operator/bench/go_keygen
+
+go 1.26
