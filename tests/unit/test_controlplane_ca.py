@@ -16,8 +16,10 @@ def test_a_serving_leaf_verifies_under_rfc_5280() -> None:
     ca = LocalCA.create("serving-ca")
     cert_pem, _ = ca.issue("kube-apiserver", server=True)
     leaf = x509.load_pem_x509_certificate(cert_pem)
-    verifier = PolicyBuilder().store(Store([ca.cert])).build_server_verifier(
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))
+    verifier = (
+        PolicyBuilder()
+        .store(Store([ca.cert]))
+        .build_server_verifier(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
     )
     chain = verifier.verify(leaf, [])
     assert chain[-1] == ca.cert
