@@ -1,6 +1,7 @@
 """The SCM client's aiohttp transport, where the sandbox cannot show it: answers compressed by a
 front end, a refusal before anything was sent (retried, even for an enrollment), a connection
-dropped after the request was sent (never re-posted), and a closed transport. The sandbox fault
+dropped after the request was sent (never re-posted), an answer that trickles in forever (ended
+by the total timeout), and a closed transport. The sandbox fault
 tests (``test_sandbox_errors``) cover lost answers, resets and timeouts against the real server."""
 
 from __future__ import annotations
@@ -201,3 +202,70 @@ async def test_an_https_url_in_capitals_still_gets_the_tls_settings() -> None:
             transport._ssl, ssl.SSLContext
         )
         assert transport._ssl.verify_mode == ssl.CERT_NONE  # verify_tls: false, as configured
+
+
+@pytest.fixture
+async def trickle() -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A server on 127.0.0.1 whose answer never ends: headers promising a body, then one byte
+    every 50 ms, each well within the read timeout, until the client goes away."""
+    requests: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        requests.append(await reader.readuntil(b"\r\n"))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+        writer.write(b"Content-Length: 100000\r\n\r\n")
+        try:
+            while True:
+                writer.write(b" ")
+                await writer.drain()
+                await asyncio.sleep(0.05)  # the server's pace, not the test's synchronisation
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", requests
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def patient(url: str, attempts: int) -> ScmConnection:
+    """A read timeout the trickle always meets, a total timeout it cannot."""
+    retry = RetryPolicy(max_attempts=attempts, initial_backoff=0.001, max_backoff=0.002, jitter=0)
+    return ScmConnection(
+        base_url=url,
+        customer_uri="c",
+        login="l",
+        password=SecretStr("p"),
+        read_timeout=5,
+        total_timeout=0.5,
+        retry=retry,
+    )
+
+
+async def test_an_answer_that_trickles_in_forever_ends_at_the_total_timeout(
+    trickle: tuple[str, list[bytes]],
+) -> None:
+    url, requests = trickle
+    async with ScmClient(patient(url, attempts=2)) as scm:
+        with pytest.raises(ScmTransportError) as raised:
+            await asyncio.wait_for(scm.ssl.types(), 20)  # without the bound: TimeoutError here
+    assert not isinstance(raised.value, ScmResponseLost)
+    assert "no complete answer within 0.5 s" in str(raised.value)
+    assert len(requests) == 2  # a GET is asked again, within the retry policy
+    assert all(r.startswith(b"GET /api/ssl/v1/types ") for r in requests)
+
+
+async def test_an_enrollment_that_trickles_in_forever_is_lost_never_posted_again(
+    trickle: tuple[str, list[bytes]],
+) -> None:
+    url, requests = trickle
+    async with ScmClient(patient(url, attempts=3)) as scm:
+        with pytest.raises(ScmResponseLost) as raised:
+            await asyncio.wait_for(scm.ssl.enroll(enrollment()), 20)
+    assert raised.value.operation == "ssl enroll"
+    assert "no complete answer within 0.5 s" in str(raised.value)
+    assert len(requests) == 1 and requests[0].startswith(b"POST /api/ssl/v1/enroll ")

@@ -91,6 +91,13 @@ class ScmConnection(BaseModel):
     read_timeout: float = Field(default=60.0, gt=0)
     write_timeout: float = Field(default=30.0, gt=0)
     pool_timeout: float = Field(default=30.0, gt=0, description="Wait for a free connection.")
+    total_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="Longest one request may take, from the wait for a connection to the last "
+        "byte of the answer: the other timeouts bound each wait, and an answer that trickles in "
+        "a byte at a time would meet every one of them forever.",
+    )
     max_concurrency: int = Field(default=8, ge=1, description="Requests in flight per client.")
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
 

@@ -258,9 +258,18 @@ class _Transport:
             if not idempotent and self._guard is not None:
                 self._guard()  # may raise: checked after the wait for a slot, before sending
             try:
-                response = await self._http.request(
-                    method, path, params=params, json=json, content=content, headers=headers
-                )
+                async with asyncio.timeout(self._connection.total_timeout):
+                    response = await self._http.request(
+                        method, path, params=params, json=json, content=content, headers=headers
+                    )
+            except TimeoutError:
+                # The whole request outlasted total_timeout (an answer trickling in): it was
+                # sent, so an enrollment may have reached SCM and is never posted again.
+                self._log(method, path, operation, None, started, attempt)
+                text = f"no complete answer within {self._connection.total_timeout:g} s"
+                if not idempotent:
+                    raise ScmResponseLost(text, operation=operation) from None
+                raise _Retry(ScmTransportError(text)) from None
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing reached SCM: safe to retry any call.
                 self._log(method, path, operation, None, started, attempt)
