@@ -263,8 +263,9 @@ class _Transport:
                         method, path, params=params, json=json, content=content, headers=headers
                     )
             except TimeoutError:
-                # The whole request outlasted total_timeout (an answer trickling in): it was
-                # sent, so an enrollment may have reached SCM and is never posted again.
+                # The whole request outlasted total_timeout (an answer trickling in). With the
+                # default bounds it was sent by then; either way an enrollment may have reached
+                # SCM and is never posted again.
                 self._log(method, path, operation, None, started, attempt)
                 text = f"no complete answer within {self._connection.total_timeout:g} s"
                 if not idempotent:
