@@ -6,19 +6,14 @@ public ``start_server``) with a TLS context that requires a client certificate.
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import os
 import ssl
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from sectigo_operator.controlplane_ca import LocalCA, pem_cert, pem_key
 from sectigo_operator.sandbox.config import SandboxConfig
 from sectigo_operator.sandbox.server import start_server
 from sectigo_operator.scm import (
@@ -34,65 +29,14 @@ from sectigo_operator.scm.transport import _load_client_certificate
 Pair = tuple[bytes, bytes]
 
 
-def _issue(
-    name: str, issuer: tuple[x509.Name, ec.EllipticCurvePrivateKey] | None, *, server: bool
-) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    issuer_name, issuer_key = issuer if issuer else (subject, key)
-    now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False
-        )
-    )
-    if issuer is None:  # a CA: Python 3.13's strict verification wants its key usage
-        usage = x509.KeyUsage(
-            digital_signature=False,
-            content_commitment=False,
-            key_encipherment=False,
-            data_encipherment=False,
-            key_agreement=False,
-            key_cert_sign=True,
-            crl_sign=True,
-            encipher_only=False,
-            decipher_only=False,
-        )
-        builder = builder.add_extension(usage, critical=True)
-    if server:
-        san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
-        builder = builder.add_extension(san, critical=False)
-    return builder.sign(issuer_key, hashes.SHA256()), key
-
-
-def _pem(cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> Pair:
-    return (
-        cert.public_bytes(serialization.Encoding.PEM),
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
-
-
 @pytest.fixture
-def pki(tmp_path: Path) -> dict[str, Pair]:
-    ca_cert, ca_key = _issue("test CA", None, server=False)
-    issuer = (ca_cert.subject, ca_key)
+def pki() -> dict[str, Pair]:
+    """A CA (the local control plane's kind), a server leaf for 127.0.0.1 and a client leaf."""
+    ca = LocalCA.create("test CA")
     return {
-        "ca": _pem(ca_cert, ca_key),
-        "server": _pem(*_issue("127.0.0.1", issuer, server=True)),
-        "client": _pem(*_issue("admin", issuer, server=False)),
+        "ca": (pem_cert(ca.cert), pem_key(ca.key)),
+        "server": ca.issue("127.0.0.1", server=True),
+        "client": ca.issue("admin"),
     }
 
 
