@@ -112,19 +112,22 @@ def start_sandbox(state: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("sandbox did not start")
 
 
+def _stat(pid: int, task: int | None) -> list[str]:
+    """The fields after the command name in /proc/<pid>/stat (of one thread with ``task``)."""
+    path = f"/proc/{pid}/task/{task}/stat" if task is not None else f"/proc/{pid}/stat"
+    return Path(path).read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int, task: int | None = None) -> float:
     """User and system CPU of a running process so far (of one of its threads with ``task``:
     the event loop's is the process's own id)."""
-    path = f"/proc/{pid}/task/{task}/stat" if task is not None else f"/proc/{pid}/stat"
-    fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    fields = _stat(pid, task)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def system_seconds(pid: int, task: int | None = None) -> float:
     """The system (kernel) part of :func:`cpu_seconds`."""
-    path = f"/proc/{pid}/task/{task}/stat" if task is not None else f"/proc/{pid}/stat"
-    fields = Path(path).read_text().rsplit(")", 1)[1].split()
-    return int(fields[12]) / os.sysconf("SC_CLK_TCK")
+    return int(_stat(pid, task)[12]) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_ticks() -> list[int]:

@@ -22,6 +22,7 @@ import collections
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,9 +34,10 @@ HERE = Path(__file__).resolve().parent
 SAMPLE = re.compile(r"\s*(\d+)/(\d+)\s+\S+\s+\((.*)\)")
 
 
-def _operator_pid() -> int:
+def _operator_pid(bench: int) -> int:
+    """The operator the benchmark started (its child)."""
     found = subprocess.run(
-        ["pgrep", "-f", "sectigo_operator.cli run --namespace bench"],
+        ["pgrep", "-P", str(bench), "-f", "sectigo_operator.cli run"],
         capture_output=True,
         text=True,
         check=False,
@@ -118,27 +120,32 @@ def main() -> int:
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
-        if not started.wait(300):
-            sys.stderr.write("".join(lines[-30:]))
-            raise SystemExit("the burst did not start")
-        operator = _operator_pid()
-        data = Path(tmp) / "perf.data"
-        window = ["sleep", str(args.seconds)]
-        subprocess.run(
-            ["perf", "record", "-a", "-F", "499", "-o", str(data), "--", *window],
-            capture_output=True,
-            check=True,
-        )
-        script = subprocess.run(
-            ["perf", "script", "-i", str(data), "-F", "pid,tid,ip,dso"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        counts, total, pids = split(script, operator)
-        names = _names(pids | {str(bench.pid)})
-        out = bench.stdout.read()
-        bench.wait(600)
+        try:
+            if not started.wait(300):
+                sys.stderr.write("".join(lines[-30:]))
+                raise SystemExit("the burst did not start")
+            operator = _operator_pid(bench.pid)
+            data = Path(tmp) / "perf.data"
+            window = ["sleep", str(args.seconds)]
+            subprocess.run(
+                ["perf", "record", "-a", "-F", "499", "-o", str(data), "--", *window],
+                capture_output=True,
+                check=True,
+            )
+            script = subprocess.run(
+                ["perf", "script", "-i", str(data), "-F", "pid,tid,ip,dso"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            counts, total, pids = split(script, operator)
+            names = _names(pids | {str(bench.pid)})
+            out = bench.stdout.read()
+            bench.wait(600)
+        finally:
+            if bench.poll() is None:  # failed here: the benchmark stops its control plane
+                bench.send_signal(signal.SIGINT)
+                bench.wait(60)
         reader.join(60)
         err = "".join(lines)
     rate = re.search(r"\| \*\*([\d.]+)\*\* \|", out)
