@@ -12,6 +12,7 @@ import json
 import socket
 import ssl
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import aiohttp
 import httpx
@@ -269,3 +270,61 @@ async def test_an_enrollment_that_trickles_in_forever_is_lost_never_posted_again
     assert raised.value.operation == "ssl enroll"
     assert "no complete answer within 0.5 s" in str(raised.value)
     assert len(requests) == 1 and requests[0].startswith(b"POST /api/ssl/v1/enroll ")
+
+
+@dataclass
+class LongHeader:
+    """A server on 127.0.0.1 answering the profile list with one ``Set-Cookie`` line of
+    ``size`` bytes, like a front end's large cookie; it counts the requests it received."""
+
+    url: str
+    size: int = 0
+    requests: int = 0
+
+
+@pytest.fixture
+async def long_header() -> AsyncIterator[LongHeader]:
+    state = LongHeader(url="")
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        state.requests += 1
+        body = json.dumps([{"id": 51, "name": "Behind a proxy", "terms": [365]}]).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+        cookie = b"session=" + (b"s3cr3t" * state.size)[: state.size]
+        writer.write(b"Set-Cookie: " + cookie + b"\r\n")
+        writer.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    state.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        yield state
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_an_answer_with_a_header_line_past_aiohttps_default_is_read(
+    long_header: LongHeader,
+) -> None:
+    """20,000 bytes: over aiohttp's default 8,190, within h11's 16 KiB that httpx took before."""
+    long_header.size = 20000
+    async with ScmClient(connection(long_header.url)) as scm:
+        types = await scm.ssl.types()
+    assert [t.name for t in types] == ["Behind a proxy"]
+    assert long_header.requests == 1
+
+
+async def test_a_header_line_past_the_limit_is_named_not_quoted(long_header: LongHeader) -> None:
+    """aiohttp's message quotes the line's first 100 bytes, here a session cookie: the error
+    keeps what happened and drops the quote."""
+    long_header.size = 70000
+    async with ScmClient(connection(long_header.url)) as scm:
+        with pytest.raises(ScmTransportError) as raised:
+            await scm.ssl.types()
+    text = str(raised.value)
+    assert "could not be read: Got more than 65536 bytes when reading" in text, text
+    assert "s3cr3t" not in text and "session" not in text and "400" not in text, text
+    assert long_header.requests == FAST.max_attempts  # a GET is asked again, within the policy

@@ -19,12 +19,19 @@ Answers are read whole (SCM's answers are a certificate or a small JSON document
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 from typing import Any
 
 import aiohttp
 import httpx
 import yarl
+
+HEADER_LINE_LIMIT = 65536
+"""The longest status line or header field of an answer (bytes). aiohttp's default, 8,190, is
+less than h11's 16 KiB for a whole header block, which httpx's own transport took: a front end
+of SCM that sets large cookies must not make every answer unreadable, and an enrollment answer
+lost that way would leave the order to the recovery path."""
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -54,6 +61,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 auto_decompress=False,  # httpx decodes by Content-Encoding
                 skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
                 cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies, if any
+                max_line_size=HEADER_LINE_LIMIT,
+                max_field_size=HEADER_LINE_LIMIT,
             )
             self._loop = loop
         elif self._loop is not loop:
@@ -125,13 +134,20 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = None
 
 
+_QUOTED_BYTES = re.compile(r"""[:\s]*\bb(['"]).*""")
+"""A bytes literal in a parser's message (``: b'...'``) and everything after it."""
+
+
 def _unreadable(exc: aiohttp.ClientResponseError, request: httpx.Request) -> httpx.TransportError:
     """An answer aiohttp could not parse, named so: its ``status`` (400) is aiohttp's own, not
-    SCM's. Only the first line of the parser's message: the lines after it quote the answer's
-    bytes. The subclasses (a proxy's refusal, ...) keep their own texts."""
+    SCM's. Only the first line of the parser's message, without the answer's bytes it may quote
+    (a header line too long is quoted in its first 100 bytes, which may be a session cookie);
+    the lines after it quote the answer too. The subclasses (a proxy's refusal, ...) keep their
+    own texts."""
     if type(exc) is not aiohttp.ClientResponseError:
         return httpx.ReadError(_text(exc), request=request)
-    reason = exc.message.splitlines()[0].strip() if exc.message else ""
+    first = exc.message.splitlines()[0] if exc.message else ""
+    reason = _QUOTED_BYTES.sub("", first).strip()
     return httpx.RemoteProtocolError(
         f"the answer could not be read{f': {reason}' if reason else ''}", request=request
     )
