@@ -28,7 +28,7 @@ from sectigo_operator.scm import (
     ScmTransportError,
     SslEnrollRequest,
 )
-from sectigo_operator.scm.aiohttp_transport import AiohttpTransport
+from sectigo_operator.scm.aiohttp_transport import AiohttpTransport, _text, _unreadable
 
 from .conftest import make_csr
 
@@ -37,7 +37,7 @@ FAST = RetryPolicy(max_attempts=3, initial_backoff=0.001, max_backoff=0.002, jit
 
 def connection(url: str) -> ScmConnection:
     return ScmConnection(
-        base_url=url, customer_uri="c", login="l", password=SecretStr("p"), retry=FAST
+        base_url=url, customer_uri="c", login="l", password=SecretStr("Password-Canary"), retry=FAST
     )
 
 
@@ -118,14 +118,14 @@ async def test_an_enrollment_refused_before_sending_is_tried_again() -> None:
     assert "ConnectError" in str(raised.value)
 
 
-async def test_an_answer_that_cannot_be_parsed_is_named_so_not_a_400() -> None:
-    """aiohttp reports an answer it cannot parse as its own status 400; the error says what
-    happened instead, and an enrollment with such an answer is lost, never posted again."""
+async def lost_enrollment(reply: bytes) -> tuple[str, list[bytes]]:
+    """An enrollment sent to a server on 127.0.0.1 that answers ``reply`` and closes: the text
+    of the ``ScmResponseLost`` it must end in, and the request lines the server received."""
     posts: list[bytes] = []
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         posts.append(await reader.readuntil(b"\r\n"))
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n{}")
+        writer.write(reply)
         await writer.drain()
         writer.close()
 
@@ -138,7 +138,13 @@ async def test_an_answer_that_cannot_be_parsed_is_named_so_not_a_400() -> None:
     finally:
         server.close()
         await server.wait_closed()
-    text = str(raised.value)
+    return str(raised.value), posts
+
+
+async def test_an_answer_that_cannot_be_parsed_is_named_so_not_a_400() -> None:
+    """aiohttp reports an answer it cannot parse as its own status 400; the error says what
+    happened instead, and an enrollment with such an answer is lost, never posted again."""
+    text, posts = await lost_enrollment(b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n{}")
     assert "could not be read: Invalid character in Content-Length" in text, text
     assert "400" not in text and "abc" not in text, text
     assert len(posts) == 1 and posts[0].startswith(b"POST /api/ssl/v1/enroll ")
@@ -240,7 +246,7 @@ def patient(url: str, attempts: int) -> ScmConnection:
         base_url=url,
         customer_uri="c",
         login="l",
-        password=SecretStr("p"),
+        password=SecretStr("Password-Canary"),
         read_timeout=5,
         total_timeout=0.5,
         retry=retry,
@@ -328,3 +334,42 @@ async def test_a_header_line_past_the_limit_is_named_not_quoted(long_header: Lon
     assert "could not be read: Got more than 65536 bytes when reading" in text, text
     assert "s3cr3t" not in text and "session" not in text and "400" not in text, text
     assert long_header.requests == FAST.max_attempts  # a GET is asked again, within the policy
+
+
+async def test_a_header_block_cut_off_is_lost_without_the_headers_received() -> None:
+    """The connection closes amid the answer's headers: aiohttp's error shows every header
+    received so far, a session cookie among them. The enrollment is lost (it was sent), and
+    its error says so in words of its own."""
+    text, posts = await lost_enrollment(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        b"Set-Cookie: JSESSIONID=c00k1e-Leak-Canary; Path=/; HttpOnly\r\n"
+    )  # no blank line: the header block never ends
+    assert "the connection closed before the answer was complete" in text, text
+    assert "Leak-Canary" not in text and "JSESSIONID" not in text, text
+    assert len(posts) == 1
+
+
+@pytest.mark.parametrize(
+    ("message", "shown"),
+    [
+        # aiohttp's C parser quotes bytes, its pure-Python parser (AIOHTTP_NO_EXTENSIONS) text
+        ("Got more than 8190 bytes when reading: b'lb=Leak-Canary...'.", "Got more than 8190"),
+        ("Bad status line 'HTTP/1.1 2x0 SESSION=Leak-Canary'", "Bad status line"),
+        ('Invalid header value char\n  b"SESSION=Leak-Canary"\n  ^', "Invalid header value char"),
+    ],
+)
+def test_an_unparsable_answer_is_named_without_its_quote(message: str, shown: str) -> None:
+    request = httpx.Request("GET", "http://127.0.0.1/api/ssl/v1/types")
+    error = aiohttp.ClientResponseError(None, (), status=400, message=message)  # type: ignore[arg-type]
+    text = str(_unreadable(error, request))
+    assert text.startswith(f"the answer could not be read: {shown}"), text
+    assert "Leak-Canary" not in text, text
+
+
+def test_a_body_the_parser_refused_is_named_without_its_bytes() -> None:
+    text = _text(aiohttp.ClientPayloadError("400, message:\n  zz SESSION=Leak-Canary\r"))
+    assert text == "ClientPayloadError: the answer's body could not be read"
+    assert _text(ConnectionResetError(104, "Connection reset by peer")) == (
+        "ConnectionResetError: [Errno 104] Connection reset by peer"
+    )
+    assert _text(ValueError("Leak-Canary")) == "ValueError"

@@ -131,11 +131,8 @@ def test_credentials_that_cannot_be_sent_as_headers_are_refused_without_echo(fie
         assert "Leak-Canary" not in text and "First-line" not in text
 
 
-async def test_a_password_echoed_json_escaped_by_scm_does_not_leak() -> None:
-    """SCM's error body echoes the password with JSON escapes (\\u00e4): the description, once
-    decoded, must not hold it."""
-    password = "pässwörd-Leak-Canary"
-    body = json.dumps({"code": -16, "description": f"bad password {password}"})
+async def echoed(body: str, password: str) -> ScmError:
+    """The error of a credentials check whose 401 answer is ``body`` (an echo of ``password``)."""
     transport = httpx.MockTransport(lambda _request: httpx.Response(401, content=body.encode()))
     connection = ScmConnection(
         base_url="https://scm.example.com",
@@ -147,6 +144,29 @@ async def test_a_password_echoed_json_escaped_by_scm_does_not_leak() -> None:
     async with ScmClient(connection, transport=transport) as scm:
         with pytest.raises(ScmError) as info:
             await scm.check_credentials()
-    assert info.value.code == -16
-    for text in texts_of(info.value):
+    return info.value
+
+
+async def test_a_password_echoed_json_escaped_by_scm_does_not_leak() -> None:
+    """SCM's error body echoes the password with JSON escapes (\\u00e4): the description, once
+    decoded, must not hold it."""
+    password = "pässwörd-Leak-Canary"
+    body = json.dumps({"code": -16, "description": f"bad password {password}"})
+    error = await echoed(body, password)
+    assert error.code == -16
+    for text in texts_of(error):
         assert "Leak-Canary" not in text and "pässwörd" not in text
+
+
+async def test_a_password_echoed_where_the_description_is_clipped_does_not_leak() -> None:
+    """SCM's description is clipped to 300 characters. Gson escapes ``=`` as ``\\u003d``, so the
+    raw body does not show the password as sent; the decoded description does, across the
+    clip. Scrubbed before it is clipped, none of it is left."""
+    password = "S3cr3t=Leak-Canary"
+    description = "Login failed: " + "." * 275 + " " + password
+    body = json.dumps({"code": -16, "description": description}).replace("=", "\\u003d")
+    assert password not in body and len(description) > 300
+    error = await echoed(body, password)
+    assert error.description is not None and len(error.description) <= 300
+    for text in texts_of(error):
+        assert "S3cr3t" not in text, text

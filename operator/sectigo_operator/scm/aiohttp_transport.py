@@ -134,26 +134,48 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = None
 
 
-_QUOTED_BYTES = re.compile(r"""[:\s]*\bb(['"]).*""")
-"""A bytes literal in a parser's message (``: b'...'``) and everything after it."""
+_QUOTED = re.compile(r"""[:\s]*(?:\bb)?['"].*""")
+"""A quote of the answer in a parser's message (``: b'...'`` from aiohttp's C parser, ``'...'``
+from its pure-Python one) and everything after it."""
 
 
 def _unreadable(exc: aiohttp.ClientResponseError, request: httpx.Request) -> httpx.TransportError:
     """An answer aiohttp could not parse, named so: its ``status`` (400) is aiohttp's own, not
     SCM's. Only the first line of the parser's message, without the answer's bytes it may quote
-    (a header line too long is quoted in its first 100 bytes, which may be a session cookie);
+    (a header line too long is quoted in its first 100 bytes, which may be a session cookie; a
+    bad status line is quoted whole);
     the lines after it quote the answer too. The subclasses (a proxy's refusal, ...) keep their
     own texts."""
     if type(exc) is not aiohttp.ClientResponseError:
         return httpx.ReadError(_text(exc), request=request)
     first = exc.message.splitlines()[0] if exc.message else ""
-    reason = _QUOTED_BYTES.sub("", first).strip()
+    reason = _QUOTED.sub("", first).strip()
     return httpx.RemoteProtocolError(
         f"the answer could not be read{f': {reason}' if reason else ''}", request=request
     )
 
 
+_TOLD = (aiohttp.ClientOSError, aiohttp.ServerTimeoutError, aiohttp.ServerFingerprintMismatch)
+"""aiohttp's failures whose texts are their own, as are the OS's: the host, the port, the OS's
+or TLS's reason, a timeout, a certificate fingerprint. Never the answer's bytes."""
+_FIXED = {
+    aiohttp.ServerDisconnectedError: "the connection closed before the answer was complete",
+    aiohttp.ClientPayloadError: "the answer's body could not be read",
+}
+"""Failures whose texts may quote the answer, each said in words of our own instead: a
+connection closed amid the headers shows every header received (a session cookie among them),
+a body the pure-Python parser refused is quoted."""
+
+
 def _text(exc: BaseException) -> str:
-    """The failure's kind and text (aiohttp's texts name the host and the OS error, never
-    a header; the SCM client scrubs the credentials from it anyway)."""
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    """The failure's kind and, for the failures in ``_TOLD`` and plain OS errors, its text; a
+    fixed text for those in ``_FIXED``; the kind alone for anything else. The SCM client
+    scrubs the credentials from it anyway, but it cannot know a cookie."""
+    kind = type(exc).__name__
+    fixed = next((text for cls, text in _FIXED.items() if isinstance(exc, cls)), None)
+    if fixed is not None:
+        return f"{kind}: {fixed}"
+    told = isinstance(exc, (*_TOLD, TimeoutError)) or (
+        isinstance(exc, OSError) and not isinstance(exc, aiohttp.ClientError)
+    )
+    return f"{kind}: {exc}" if told and str(exc) else kind

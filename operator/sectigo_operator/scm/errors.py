@@ -182,7 +182,9 @@ class ScmOrderFailedError(ScmConflictError):
 
 
 def parse_error_body(body: bytes | str | Mapping[str, Any] | None) -> tuple[int | None, str | None]:
-    """Return SCM's ``(code, description)`` from an error body; tolerant of anything."""
+    """Return SCM's ``(code, description)`` from an error body; tolerant of anything. The
+    description is whole: clip it only once it is scrubbed (a credential cut at the clip no
+    longer reads as itself)."""
     data: Any = body
     if isinstance(body, bytes | str):
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
@@ -190,7 +192,7 @@ def parse_error_body(body: bytes | str | Mapping[str, Any] | None) -> tuple[int 
             data = json.loads(text)
         except ValueError:
             stripped = text.strip()
-            return None, (_clip(stripped) if stripped else None)
+            return None, (stripped or None)
     if not isinstance(data, Mapping):
         return None, None
     raw_code = data.get("code")
@@ -203,7 +205,7 @@ def parse_error_body(body: bytes | str | Mapping[str, Any] | None) -> tuple[int 
         except ValueError:
             code = None
     raw_description = data.get("description")
-    description = _clip(str(raw_description)) if raw_description is not None else None
+    description = str(raw_description) if raw_description is not None else None
     return code, description
 
 
@@ -236,10 +238,13 @@ def error_from_response(
 ) -> ScmError:
     """Build the right :class:`ScmError` subclass from an HTTP status and SCM's error body;
     ``scrub`` cleans the description once decoded (an echo of a credential in JSON escapes
-    reads as the credential itself only then)."""
+    reads as the credential itself only then), then clips it to ``_MAX_DESCRIPTION``: in that
+    order, or a credential cut at the clip would keep its first part."""
     code, description = parse_error_body(body)
     cls = classify(http_status, code)
-    return cls(scrub(description), code=code, http_status=http_status, retry_after=retry_after)
+    scrubbed = scrub(description)
+    clipped = _clip(scrubbed) if scrubbed is not None else None
+    return cls(clipped, code=code, http_status=http_status, retry_after=retry_after)
 
 
 def classify(http_status: int | None, code: int | None) -> type[ScmError]:
