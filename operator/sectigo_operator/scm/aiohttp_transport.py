@@ -143,9 +143,8 @@ def _unreadable(exc: aiohttp.ClientResponseError, request: httpx.Request) -> htt
     """An answer aiohttp could not parse, named so: its ``status`` (400) is aiohttp's own, not
     SCM's. Only the first line of the parser's message, without the answer's bytes it may quote
     (a header line too long is quoted in its first 100 bytes, which may be a session cookie; a
-    bad status line is quoted whole);
-    the lines after it quote the answer too. The subclasses (a proxy's refusal, ...) keep their
-    own texts."""
+    bad status line is quoted whole); the lines after it quote the answer too. The subclasses
+    (a proxy's refusal, too many redirects, ...) are named by their kind (``_text``)."""
     if type(exc) is not aiohttp.ClientResponseError:
         return httpx.ReadError(_text(exc), request=request)
     first = exc.message.splitlines()[0] if exc.message else ""
