@@ -8,9 +8,12 @@ captured for the right and a wrong password.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import traceback
+from collections.abc import Callable
+from urllib.parse import quote, quote_plus
 
 import httpx
 import pytest
@@ -170,3 +173,26 @@ async def test_a_password_echoed_where_the_description_is_clipped_does_not_leak(
     assert error.description is not None and len(error.description) <= 300
     for text in texts_of(error):
         assert "S3cr3t" not in text, text
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        lambda pw: (
+            f"<html><body>502 Bad Gateway<pre>password: {html.escape(pw)}</pre></body></html>"
+        ),
+        lambda pw: f"<p>{html.escape(pw, quote=False)}</p>",
+        lambda pw: f"upstream refused /login?password={quote(pw, safe='')}",
+        lambda pw: f"upstream refused /login?password={quote_plus(pw)}",
+    ],
+    ids=["html", "html-unquoted", "percent", "form"],
+)
+async def test_a_password_echoed_by_a_front_ends_error_page_does_not_leak(
+    echo: Callable[[str], str],
+) -> None:
+    """A proxy's or front end's error page echoes the password HTML-escaped or
+    percent-encoded, as pages and URLs spell it."""
+    password = "p&ss <w>'rd\" Leak/Canary?"
+    error = await echoed(echo(password), password)
+    for text in texts_of(error):
+        assert "Leak" not in text and "Canary" not in text, text

@@ -7,6 +7,7 @@ put into exceptions and not in any repr.
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import logging
 import os
@@ -16,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, Final, Literal, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
@@ -134,14 +135,19 @@ def _memory_files(*contents: bytes) -> list[int] | None:
 
 def _spellings(secret: str) -> tuple[str, ...]:
     """The ways a secret can appear in a library's or a server's error text: as is, escaped
-    as in a Python or bytes repr (h11 quotes a refused header value), and JSON-escaped. Longest
-    first, so that a spelling containing another is replaced whole."""
+    as in a Python or bytes repr (h11 quotes a refused header value), JSON-escaped, and as a
+    proxy's or server's error page may echo it: HTML-escaped or percent-encoded. Longest first,
+    so that a spelling containing another is replaced whole."""
     forms = {
         secret,
         secret.encode("unicode_escape").decode("ascii"),
         repr(secret.encode())[2:-1],
         json.dumps(secret)[1:-1],
         json.dumps(secret, ensure_ascii=False)[1:-1],
+        html.escape(secret),
+        html.escape(secret, quote=False),
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
     }
     return tuple(sorted((f for f in forms if f), key=len, reverse=True))
 
