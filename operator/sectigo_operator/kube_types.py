@@ -64,6 +64,8 @@ class SecretData:
     annotations: Mapping[str, str] = field(default_factory=dict)
     resource_version: str = ""
     uid: str = ""
+    owners: tuple[str, ...] = ()
+    """The uids of its ownerReferences (the garbage collector deletes it once all are gone)."""
 
     def __repr__(self) -> str:  # never show the values
         return f"SecretData({self.namespace}/{self.name}, keys={sorted(self.data)})"
@@ -90,4 +92,5 @@ def secret_data(item: Mapping[str, Any]) -> SecretData:
         annotations=dict(meta.get("annotations") or {}),
         resource_version=meta.get("resourceVersion", ""),
         uid=meta.get("uid", ""),
+        owners=tuple(str(o.get("uid", "")) for o in meta.get("ownerReferences") or ()),
     )

@@ -79,7 +79,14 @@ class FakeKube:
             raise KubeConflict(409, "Conflict")
         self.writes.append(f"secret {name}")
         self.secrets[name] = SecretData(
-            name, namespace, type, dict(data), dict(labels), dict(annotations), self._next_rv()
+            name,
+            namespace,
+            type,
+            dict(data),
+            dict(labels),
+            dict(annotations),
+            self._next_rv(),
+            owners=(str(owner["uid"]),) if owner is not None else (),
         )
         self.owners[name] = dict(owner) if owner is not None else None
         return self.secrets[name].resource_version
@@ -469,6 +476,41 @@ async def test_a_key_waits_outside_the_target_secret_while_scm_has_not_issued(
     assert pki.private_key_to_pem(new_key, "PKCS8") == waiting
     assert kube.writes[-1] == "delete slowrenew-sectigo-pending-key"
     assert "slowrenew-sectigo-pending-key" not in kube.secrets
+
+
+async def test_a_certificate_created_again_does_not_order_with_the_deleted_ones_key(
+    ctx: Context,
+) -> None:
+    """Deleted while its order waited at SCM, then created again under the same name: the
+    pending-key Secret still holds the old certificate's key, owned by the old uid, and the
+    garbage collector deletes it with its owner. The new order must not use that key (it would
+    be lost with the Secret): a new key replaces it, owned by the new certificate."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    key = ("sectigocertificates", "again")
+    kube.objects[key] = cert_body("again", commonName="again.example.com", certType=52)
+    with pytest.raises(RetryLater):
+        await step(ctx, "again")
+    name = "again-sectigo-pending-key"
+    old_key = kube.secrets[name].data["tls.key"]
+    assert kube.secrets[name].owners == ("uid-again",)
+
+    kube.objects[key] = cert_body("again", commonName="again.example.com", certType=52)
+    kube.objects[key]["metadata"]["uid"] = "uid-again-2"  # deleted and created again
+    kube.writes.clear()
+    with pytest.raises(RetryLater):
+        await step(ctx, "again")
+    assert kube.writes[0] == f"secret {name}"  # replaced before anything is ordered
+    assert kube.secrets[name].owners == ("uid-again-2",)
+    new_key = kube.secrets[name].data["tls.key"]
+    assert new_key != old_key
+    ordered = kube.objects[key]["status"]["enrollment"]["marker"]
+    assert "uid-again-2" in ordered
+
+    kube.writes.clear()  # the new certificate's own key is reused from now on
+    with pytest.raises(RetryLater):
+        await step(ctx, "again")
+    assert kube.secrets[name].data["tls.key"] == new_key
+    assert not any(w.startswith("secret") for w in kube.writes)
 
 
 async def test_declined_renewal_stalls_but_the_valid_certificate_stays_ready(

@@ -155,11 +155,16 @@ async def pending_key(
 
     While an operation is in flight (an order may already be at SCM with the persisted key) the
     persisted key is reused even if ``spec.privateKey`` changed meanwhile: replacing it could
-    leave the adopted order without its key. A new key goes into the target Secret when there is
-    none yet (a first order), else into the pending-key Secret; one someone else owns stops the
-    step (SpecError), it is never overwritten. Both carry an ownerReference to the certificate,
-    so deleting the certificate mid-order leaves no key behind. A new target Secret carries
-    ``marker`` (a first order's marker and identity) as annotations.
+    leave the adopted order without its key. A key persisted for a certificate of the same name
+    before (deleted and created again: the Secret is owned by the old uid) is not reused: the
+    garbage collector deletes it with its old owner, and a new order would be left without its
+    key; a new key replaces it, owned by this certificate.
+
+    A new key goes into the target Secret when there is none yet (a first order), else into the
+    pending-key Secret; one someone else owns stops the step (SpecError), it is never
+    overwritten. Both carry an ownerReference to the certificate, so deleting the certificate
+    mid-order leaves no key behind. A new target Secret carries ``marker`` (a first order's
+    marker and identity) as annotations.
     """
     cert = inputs.cert
     existing = inputs.pending
@@ -170,7 +175,8 @@ async def pending_key(
             key = await load_key(raw, ours=True) if raw else None
         except pki.PkiError:
             key = None  # unreadable: replaced below (no order can use a key nobody can read)
-        if key is not None and (inputs.in_flight or pki.key_spec_of(key) == spec):
+        earlier = bool(existing.owners) and cert.metadata.uid not in existing.owners
+        if key is not None and (inputs.in_flight or (not earlier and pki.key_spec_of(key) == spec)):
             return key, Waiting(in_target), None
     name = cert.spec.secret_name if in_target else pending_key_secret_name(cert.metadata.name)
     if inputs.pending_foreign and not in_target:
