@@ -119,7 +119,7 @@ class LoopApi:
             if status == 404:
                 raise NotFound(doing)
             if status >= 300:
-                raise refused(status, reason, doing)
+                raise refused(status, reason, doing, _status_of(raw) if status == 422 else None)
             try:
                 decoded = json.loads(raw) if raw else {}
             except ValueError:  # not JSON (a proxy's page, say): never shown, it may echo data
@@ -185,3 +185,11 @@ def _proxy(configuration: kubernetes.client.Configuration) -> str | None:
             "requests use aiohttp): use an HTTP proxy, or none"
         )
     return str(proxy)
+
+
+def _status_of(raw: bytes) -> Any:
+    """A refusal's body decoded (a Status), or None: read for its field paths only."""
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None

@@ -30,7 +30,13 @@ class KubeConflict(KubeError):
 
 
 class KubeInvalid(KubeError):
-    """422: the API server refused the object (for example an invalid label)."""
+    """422: the API server refused the object (for example an invalid label); ``fields`` are
+    the paths it named (``metadata.labels``, ``data`` of an immutable Secret), never values."""
+
+    def __init__(self, status: int, reason: str, fields: tuple[str, ...] = ()) -> None:
+        self.fields = fields
+        named = f"; fields: {', '.join(fields)}" if fields else ""
+        super().__init__(status, f"{reason[:-1]}{named})" if reason.endswith(")") else reason)
 
 
 class KubeGone(KubeError):
@@ -42,14 +48,28 @@ def translate(exc: ApiException, doing: str) -> KubeError:
     return refused(int(exc.status or 0), str(exc.reason or ""), doing)
 
 
-def refused(status: int, reason: str, doing: str) -> KubeError:
-    """The error of an answer with HTTP ``status`` and ``reason`` (its phrase) to ``doing``."""
+def refused(status: int, reason: str, doing: str, body: Any = None) -> KubeError:
+    """The error of an answer with HTTP ``status`` and ``reason`` (its phrase) to ``doing``;
+    a 422's decoded ``body`` (a Status) gives the paths of the fields it refused."""
     reason = f"{reason} ({doing})".strip()
     if status == 409:
         return KubeConflict(status, reason)
     if status == 422:
-        return KubeInvalid(status, reason)
+        return KubeInvalid(status, reason, refused_fields(body))
     return KubeError(status, reason)
+
+
+def refused_fields(status: Any) -> tuple[str, ...]:
+    """The field paths of a Status's causes (at most five, each cut to 100 printable
+    characters): the paths only, never the messages, which may quote a value."""
+    details = status.get("details") if isinstance(status, Mapping) else None
+    causes = details.get("causes") if isinstance(details, Mapping) else None
+    paths: list[str] = []
+    for cause in causes if isinstance(causes, list) else ():
+        path = cause.get("field") if isinstance(cause, Mapping) else None
+        if isinstance(path, str) and path and path.isprintable() and path[:100] not in paths:
+            paths.append(path[:100])
+    return tuple(paths[:5])
 
 
 @dataclass(frozen=True)

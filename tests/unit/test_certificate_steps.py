@@ -276,6 +276,24 @@ async def test_a_secret_the_api_server_refuses_stalls_naming_the_field_and_order
     assert orders_placed(shared_sandbox_scm) == ordered and "refused-tls" not in kube.secrets
 
 
+@pytest.mark.parametrize(
+    ("fields", "hint"),
+    [
+        (("data",), "if it was made immutable, delete it"),
+        (("data", "immutable"), "if it was made immutable, delete it"),
+        (("metadata.labels",), "check spec.secretTemplate"),
+        (("data", "metadata.annotations"), "check spec.secretTemplate"),
+        ((), "check spec.secretTemplate"),
+    ],
+)
+def test_a_refused_certificate_secret_names_what_to_look_at(
+    fields: tuple[str, ...], hint: str
+) -> None:
+    from sectigo_operator.certificates.issuing import refusal
+
+    assert hint in refusal(KubeInvalid(422, "Unprocessable Entity (replace secrets)", fields))
+
+
 async def test_a_process_that_is_not_leading_places_no_order(
     ctx: Context, shared_sandbox_scm: SandboxHandle
 ) -> None:

@@ -121,6 +121,30 @@ async def test_a_refusal_names_status_reason_and_verb_never_the_body(
     assert server.seen[0][3] == "application/merge-patch+json"
 
 
+async def test_a_refusal_as_invalid_names_the_fields_never_the_messages(served: Any) -> None:
+    """An immutable Secret refuses new data: the paths of the causes are named, their messages
+    (which may quote a value) are not."""
+    server, api, _ = served
+    refusal = {
+        "kind": "Status",
+        "reason": "Invalid",
+        "message": "Secret is invalid: data: Forbidden: tls.key=c2VjcmV0",
+        "details": {
+            "causes": [
+                {"field": "data", "message": "field is immutable, tls.key=c2VjcmV0"},
+                {"field": "data", "message": "again"},
+                {"field": "metadata.labels", "message": "Invalid value: c2VjcmV0"},
+            ]
+        },
+    }
+    server.script.append(answer(422, refusal))
+    with pytest.raises(KubeInvalid) as raised:
+        await api.request("PUT", "/s", "replace secrets", {"a": 1})
+    assert raised.value.fields == ("data", "metadata.labels")
+    assert "(replace secrets; fields: data, metadata.labels)" in str(raised.value)
+    assert "c2VjcmV0" not in str(raised.value) and "immutable" not in str(raised.value)
+
+
 async def test_404_is_its_own_answer(served: Any) -> None:
     server, api, _ = served
     server.script.append(answer(404, {"kind": "Status"}))

@@ -177,11 +177,20 @@ async def write(
     except KubeConflict:
         raise RetryLater(1.0, f"Secret {spec.secret_name!r} changed meanwhile") from None
     except KubeInvalid as exc:
-        message = (
-            f"the API server refused Secret {spec.secret_name!r} (check spec.secretTemplate): {exc}"
-        )
+        message = f"the API server refused Secret {spec.secret_name!r} ({refusal(exc)}): {exc}"
         await stall(w, emit, policies.REASON_INVALID_SPEC, message)
     w.status.secret_digest = digest
+
+
+def refusal(exc: KubeInvalid) -> str:
+    """What to look at when the API server refuses the certificate's Secret: the labels and
+    annotations come from ``spec.secretTemplate``; a refused ``data`` or ``immutable`` is the
+    Secret's own (made immutable by someone: deleted, it is written again); without the paths,
+    the template is the likelier cause."""
+    own = [f for f in exc.fields if f.split(".")[0].split("[")[0] in ("data", "immutable", "type")]
+    if own and len(own) == len(exc.fields):
+        return "the Secret refuses the change; if it was made immutable, delete it"
+    return "check spec.secretTemplate"
 
 
 async def collect(
