@@ -1427,6 +1427,47 @@ async def test_an_order_with_the_users_key_or_csr_writes_its_marker_to_status_fi
     assert status["enrollment"]["marker"] == "k8s:uid-users:0"
 
 
+async def test_a_users_key_that_no_longer_matches_is_named_and_looked_at_again(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """The certificate's Secret is deleted while the user's key Secret holds another key: the
+    condition names spec.privateKeySecretRef and its Secret (not the deleted one), and the step
+    is looked at again, so putting the key back restores the Secret without a restart, with
+    no new order."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    key = pki.generate_private_key(pki.KeySpec("ECDSA", 256))
+    pem = pki.private_key_to_pem(key, "PKCS8")
+    kube.secrets["users-key"] = SecretData("users-key", NS, "Opaque", {"tls.key": pem})
+    kube.objects[("sectigocertificates", "own")] = cert_body(
+        "own",
+        commonName="own.users.example.com",
+        privateKeySecretRef={"name": "users-key", "key": "tls.key"},
+    )
+    await step(ctx, "own")
+    ordered = orders_placed(shared_sandbox_scm)
+    other = pki.private_key_to_pem(pki.generate_private_key(pki.KeySpec("ECDSA", 256)), "PKCS8")
+    kube.secrets["users-key"] = SecretData("users-key", NS, "Opaque", {"tls.key": other})
+    del kube.secrets["own-tls"]
+    with pytest.raises(RetryLater) as again:
+        await step(ctx, "own")
+    assert 0 < again.value.delay <= ctx.settings.max_poll_delay
+    status = kube.objects[("sectigocertificates", "own")]["status"]
+    stalled = {c["type"]: c for c in status["conditions"]}["Stalled"]
+    assert stalled["status"] == "True" and stalled["reason"] == "KeyMismatch"
+    assert "'users-key' (spec.privateKeySecretRef)" in stalled["message"]
+    assert "own-tls" not in stalled["message"] and "own-tls" not in kube.secrets
+
+    kube.secrets["users-key"] = SecretData("users-key", NS, "Opaque", {"tls.key": pem})
+    await step(ctx, "own")
+    stored = pki.load_private_key(kube.secrets["own-tls"].data["tls.key"])
+    assert pki.private_key_to_pem(stored, "PKCS8") == pem
+    conditions = {
+        c["type"]: c for c in kube.objects[("sectigocertificates", "own")]["status"]["conditions"]
+    }
+    assert conditions["Ready"]["status"] == "True" and conditions["Stalled"]["status"] == "False"
+    assert orders_placed(shared_sandbox_scm) == ordered
+
+
 async def test_a_first_order_found_again_under_the_name_it_was_placed_under(
     ctx: Context, shared_sandbox_scm: SandboxHandle
 ) -> None:

@@ -278,8 +278,18 @@ class Step:
                 gone = key_gone(
                     self.facts, f"the key in Secret {name!r} does not match its certificate"
                 )
-                if gone.action == Action.RECOLLECT:  # the user's key: nothing we can replace
+                ref = self.inputs.cert.spec.private_key_secret_ref
+                if gone.action == Action.RECOLLECT and ref is None:
                     await stall(w, self.emit, policies.REASON_KEY_MISMATCH, gone.message)
+                if gone.action == Action.RECOLLECT and ref is not None:
+                    # The user's key: nothing we can replace. Its owner puts it right in a
+                    # Secret we do not watch, so look again, at the pace of a pending collect.
+                    message = (
+                        f"the key in Secret {ref.name!r} (spec.privateKeySecretRef) does not "
+                        "match the certificate SCM issued; put that key back, or change the spec"
+                    )
+                    again = policies.backoff(self.retry + 1, cap=self.ctx.settings.max_poll_delay)
+                    await stall(w, self.emit, policies.REASON_KEY_MISMATCH, message, again=again)
                 await self.run(gone, plan, plan_error)
             self._schedule()
             return

@@ -221,9 +221,17 @@ def _idle_message(type_: str) -> str:
 
 
 async def stall(
-    w: StatusWriter, emit: Emit, reason: str, message: str, error: ScmError | None = None
+    w: StatusWriter,
+    emit: Emit,
+    reason: str,
+    message: str,
+    error: ScmError | None = None,
+    *,
+    again: float | None = None,
 ) -> NoReturn:
-    """Report what only a person can fix (Ready False, Stalled True, a Warning Event)."""
+    """Report what only a person can fix (Ready False, Stalled True, a Warning Event). With
+    ``again``, look again after that many seconds (``RetryLater``): for what a person fixes in a
+    Secret the operator does not watch, which is no change of spec."""
     metrics.reconcile_error(reason)
     if error is not None:
         w.error(error)
@@ -231,6 +239,8 @@ async def stall(
     w.conditions(ready=ready, stalled=(True, reason, message))
     await w.flush()
     emit("Warning", reason, message)
+    if again is not None:
+        raise RetryLater(again, message)
     raise Stalled(message)
 
 
