@@ -687,6 +687,19 @@ def test_deletion_policies(
     if revoked:
         order = sandbox_scm.orders(common_name="bye.example.com")[0]
         assert order["status"] == "Revoked" and order["reasonCode"] == 5
+    if secret_kept:  # applied again: the kept certificate is adopted, nothing is ordered
+        apply(
+            cluster,
+            namespace,
+            certificate("bye", commonName="bye.example.com", deletionPolicy=policy),
+        )
+        again = wait_condition(cluster, namespace, CERT, "bye")
+        assert again["metadata"]["uid"] != obj["metadata"]["uid"]
+        assert again["status"]["sslId"] == obj["status"]["sslId"]
+        assert len(sandbox_scm.orders(common_name="bye.example.com")) == 1
+        kept = cluster.get_json("secret", "bye-tls", "-n", namespace)
+        assert kept["data"]["tls.key"] == secret["data"]["tls.key"]
+        assert kept["data"]["tls.crt"] == secret["data"]["tls.crt"]
 
 
 def test_revoke_on_delete_gives_up_within_the_bound_when_scm_is_down(

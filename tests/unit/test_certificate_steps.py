@@ -531,6 +531,42 @@ async def test_a_certificate_created_again_does_not_order_with_the_deleted_ones_
     assert not any(w.startswith("secret") for w in kube.writes)
 
 
+async def test_a_certificate_created_again_adopts_the_secret_it_kept(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """Deleted with deletionPolicy Retain (the default; or with the CRDs at an uninstall) and
+    applied again: the kept Secret's certificate is adopted by the order it records, with its
+    key, by one collect. Nothing is ordered and the key stays; before, a second certificate
+    was ordered and its key overwrote the first's."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    key = ("sectigocertificates", "kept")
+    kube.objects[key] = cert_body("kept", commonName="kept.example.com")
+    await step(ctx, "kept")
+    first = kube.objects[key]["status"]
+    secret = kube.secrets["kept-tls"]
+    ordered, calls = orders_placed(shared_sandbox_scm), scm_calls(shared_sandbox_scm)
+
+    kube.objects[key] = cert_body("kept", commonName="kept.example.com")
+    kube.objects[key]["metadata"]["uid"] = "uid-kept-2"  # deleted and applied again
+    await step(ctx, "kept")
+    status = kube.objects[key]["status"]
+    assert orders_placed(shared_sandbox_scm) == ordered
+    after = scm_calls(shared_sandbox_scm)
+    assert sum(after.values()) == sum(calls.values()) + 1  # one call, a collect
+    assert [k for k in after if after[k] != calls.get(k)] == [
+        k for k in after if k.startswith("GET") and "collect" in k
+    ]
+    assert status["sslId"] == first["sslId"] and status["fingerprint"] == first["fingerprint"]
+    assert status["state"] == "Issued"
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "True"
+    assert kube.secrets["kept-tls"].data["tls.key"] == secret.data["tls.key"]
+    assert "kept-sectigo-pending-key" not in kube.secrets
+
+    kube.writes.clear()  # adopted: from now on like any other issued certificate
+    await step(ctx, "kept")
+    assert kube.writes == [] and scm_calls(shared_sandbox_scm) == after
+
+
 async def test_declined_renewal_stalls_but_the_valid_certificate_stays_ready(
     ctx: Context, shared_sandbox_scm: SandboxHandle
 ) -> None:

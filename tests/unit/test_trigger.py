@@ -15,7 +15,7 @@ import pytest
 from sectigo_operator import pki
 from sectigo_operator.certificates.decision import Action, Facts
 from sectigo_operator.certificates.readiness import SecretState
-from sectigo_operator.certificates.trigger import decide, jittered_renewal_time
+from sectigo_operator.certificates.trigger import decide, jittered_renewal_time, kept_order
 from sectigo_operator.models import CertificateSpec, CertificateStatus, CertificateType
 from sectigo_operator.policies import EnrollPlan
 from sectigo_operator.settings import ANNOTATION_CERT_UNIQUE_ID
@@ -293,6 +293,71 @@ def test_decide(case: Facts, action: Action, reason: str, new_key: bool) -> None
     decision = decide(case)
     assert (decision.action, decision.reason, decision.new_key) == (action, reason, new_key)
     assert decision.message
+
+
+FRESH = {  # a certificate nothing has been done for: no order of its own
+    "state": None,
+    "fingerprint": None,
+    "certUniqueId": None,
+    "notAfter": None,
+    "renewalTime": None,
+    "orderedCertType": None,
+    "orderedTerm": None,
+    "observedGeneration": None,
+}
+KEPT = SecretState(exists=True, info=INFO, current=False, key_matches=True)
+
+
+@pytest.mark.parametrize(
+    ("case", "action"),
+    [
+        pytest.param(facts(status=FRESH, secret=KEPT), Action.ADOPT, id="kept Secret: adopt"),
+        pytest.param(
+            facts(status=FRESH, secret=dataclasses.replace(KEPT, key_matches=False)),
+            Action.ORDER,
+            id="its key does not match: order",
+        ),
+        pytest.param(
+            facts(status=FRESH, secret=KEPT, now=NOT_AFTER), Action.ORDER, id="expired: order"
+        ),
+        pytest.param(
+            facts({"commonName": "other.example.com"}, FRESH, secret=KEPT),
+            Action.ORDER,
+            id="other names: order",
+        ),
+        pytest.param(
+            facts(status=FRESH, secret=KEPT, secret_annotations={}),
+            Action.ORDER,
+            id="no order recorded on it: order",
+        ),
+        pytest.param(
+            facts(status=FRESH, secret=KEPT, secret_is_ours=False),
+            Action.WAIT_FOREIGN_SECRET,
+            id="someone else's Secret: wait",
+        ),
+        pytest.param(
+            facts(status={**FRESH, "certUniqueId": "2_sandbox"}, secret=KEPT),
+            Action.ORDER,
+            id="an order of its own recorded: not adopted",
+        ),
+        pytest.param(
+            facts({"import": {"sslId": 7}}, FRESH, secret=KEPT),
+            Action.IMPORT,
+            id="spec.import: imported, not adopted",
+        ),
+    ],
+)
+def test_a_kept_secret_is_adopted_only_when_it_holds_this_specs_certificate(
+    case: Facts, action: Action
+) -> None:
+    assert decide(case).action == action
+
+
+def test_the_kept_order_is_read_from_the_unique_id_annotation() -> None:
+    assert kept_order({ANNOTATION_CERT_UNIQUE_ID: "11_sandbox"}) == (11, "sandbox")
+    assert kept_order({ANNOTATION_CERT_UNIQUE_ID: "11_a_b"}) == (11, "a_b")
+    for bad in ("", "_sandbox", "11_", "x1_sandbox", "0_sandbox", "\u0661_sandbox"):
+        assert kept_order({ANNOTATION_CERT_UNIQUE_ID: bad}) is None, bad
 
 
 def test_jitter_is_deterministic_inside_the_window() -> None:

@@ -18,6 +18,10 @@ class Action(StrEnum):
 
     IMPORT = "Import"
     """``spec.import``: collect an existing SCM certificate; nothing is ordered."""
+    ADOPT = "Adopt"
+    """No status yet, and the Secret, kept from a certificate of the same name (``Retain``),
+    holds a certificate for this spec with its key: collect it by the SCM id the Secret records
+    instead of ordering again."""
     REVOKE = "Revoke"
     """``spec.revokeRequest``: revoke at SCM once per id."""
     REVOKED = "Revoked"

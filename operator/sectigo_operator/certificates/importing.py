@@ -6,9 +6,15 @@ certificate (else ``Stalled`` ``KeyMismatch`` naming the field, and no Secret is
 Without ``privateKeySecretRef`` the Secret (type ``Opaque``) holds ``tls.crt`` and ``ca.crt``
 only and Ready is False with reason ``CertificateOnly``. From then on the certificate is managed
 like any other (a renewal brings a new key and so a complete Secret).
+
+Adoption (``adopt``) is the same collect for a certificate with no status whose Secret of ours,
+kept from a certificate of the same name, records the order (``trigger.kept_secret``): the key
+is the Secret's own, and nothing is ordered.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from .. import policies
 from ..configs import ConfigEntry
@@ -21,47 +27,90 @@ from .readiness import SecretState
 from .status import StatusWriter, Verdict, stall
 
 
-async def run(
-    ctx: Context,
-    w: StatusWriter,
-    inputs: Inputs,
-    entry: ConfigEntry,
-    kind: OrderKind,
-    stored: SecretState,
-    emit: Emit,
-    ready: Verdict,
-) -> None:
-    source = inputs.cert.spec.import_
+@dataclass(frozen=True)
+class Step:
+    """What an import or an adoption works with."""
+
+    ctx: Context
+    w: StatusWriter
+    inputs: Inputs
+    entry: ConfigEntry
+    kind: OrderKind
+    stored: SecretState
+    emit: Emit
+    ready: Verdict
+
+    async def follow(self, number: int, applied: str, doing: str) -> None:
+        """Make order ``number`` the one status follows (history: ``applied``) and collect
+        it; ``issuing.KeyGone`` when no key at hand matches the certificate collected."""
+        w = self.w
+        if self.kind.order_number(w.status) != number:
+            self.kind.record(w.status, OrderRef(number), self.entry.customer_uri)
+            w.status.collect_started_at = w.now
+            w.record(CertificateState.APPLIED, applied)
+        await issuing.collect(
+            self.ctx,
+            w,
+            self.inputs,
+            None,
+            self.entry,
+            self.kind,
+            self.stored,
+            self.emit,
+            self.ready,
+            recollect=True,
+            doing=doing,
+        )
+
+
+async def run(step: Step) -> None:
+    source = step.inputs.cert.spec.import_
     assert source is not None
     number = source.ssl_id or source.order_number
     assert number is not None
-    if kind.order_number(w.status) != number:
-        kind.record(w.status, OrderRef(number), entry.customer_uri)
-        w.status.collect_started_at = w.now
-        w.record(CertificateState.APPLIED, f"importing SCM certificate {number}")
     field = "spec.import.sslId" if source.ssl_id is not None else "spec.import.orderNumber"
     try:
-        await issuing.collect(
-            ctx,
-            w,
-            inputs,
-            None,
-            entry,
-            kind,
-            stored,
-            emit,
-            ready,
-            recollect=True,
-            doing=f"collecting {field} {number}",
+        await step.follow(
+            number, f"importing SCM certificate {number}", f"collecting {field} {number}"
         )
     except issuing.KeyGone as gone:
-        if inputs.user_key is None:  # imported without its key: certificate and chain only
-            await issuing.store(ctx, w, inputs, None, entry, kind, gone.chain, None, emit)
+        if step.inputs.user_key is None:  # imported without its key: certificate and chain only
+            await issuing.store(
+                step.ctx,
+                step.w,
+                step.inputs,
+                None,
+                step.entry,
+                step.kind,
+                gone.chain,
+                None,
+                step.emit,
+            )
             return
         await stall(
-            w,
-            emit,
+            step.w,
+            step.emit,
             policies.REASON_KEY_MISMATCH,
             f"spec.privateKeySecretRef: the key does not match certificate {number} imported "
             "from SCM; nothing was written",
+        )
+
+
+async def adopt(step: Step, number: int) -> None:
+    """Follow order ``number``, which the certificate's kept Secret records, and collect it: the
+    certificate in the Secret, with the Secret's key, becomes this certificate's."""
+    name = step.inputs.cert.spec.secret_name
+    try:
+        await step.follow(
+            number,
+            f"adopting SCM certificate {number} kept in {name!r}",
+            f"collecting certificate {number} kept in Secret {name!r}",
+        )
+    except issuing.KeyGone:
+        await stall(
+            step.w,
+            step.emit,
+            policies.REASON_KEY_MISMATCH,
+            f"Secret {name!r} records SCM certificate {number}, and SCM's certificate {number} "
+            "does not match the Secret's key; delete the Secret to order anew",
         )

@@ -37,7 +37,7 @@ from .readiness import REASON_EXPIRED, SecretState, inspect, ready_verdict
 from .requests import Placer, placed
 from .settled import settled
 from .status import StatusWriter, Verdict, stall
-from .trigger import NOT_ISSUED, decide, key_gone
+from .trigger import NOT_ISSUED, decide, kept_order, key_gone
 from .unreadable import report_unreadable
 
 
@@ -173,6 +173,11 @@ class Step:
             wait_delay(self.ctx.settings, self.retry) if delay is None else delay, message
         )
 
+    def _importing(self, entry: ConfigEntry) -> importing.Step:
+        return importing.Step(
+            self.ctx, self.w, self.inputs, entry, self.kind, self.stored, self.emit, self.ready
+        )
+
     async def run(
         self, decision: Decision, plan: EnrollPlan | None, plan_error: SpecError | None
     ) -> None:
@@ -232,11 +237,19 @@ class Step:
             await w.flush()
             self._schedule()
             return
+        if action == Action.ADOPT:
+            entry = await self._require_entry()
+            kept = kept_order(dict(self.inputs.secret.annotations)) if self.inputs.secret else None
+            if kept is not None and kept[1] == entry.customer_uri:
+                await importing.adopt(self._importing(entry), kept[0])
+                self._schedule()
+                return
+            # another SCM account's certificate: not one this config can follow
+            await self.run(Decision(Action.ORDER, "NotIssued", NOT_ISSUED), plan, plan_error)
+            return
         if action == Action.IMPORT:
             entry = await self._require_entry()
-            await importing.run(
-                self.ctx, w, self.inputs, entry, self.kind, self.stored, self.emit, self.ready
-            )
+            await importing.run(self._importing(entry))
             self._schedule()
             return
         if action == Action.REVOKE:

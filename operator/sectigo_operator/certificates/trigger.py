@@ -85,6 +85,39 @@ def import_requested(f: Facts) -> Decision | None:
 NOT_ISSUED = "no certificate has been issued yet"
 
 
+def kept_order(annotations: dict[str, str]) -> tuple[int, str] | None:
+    """The SCM order a Secret of ours records (its number and SCM customer), from the
+    annotations the operator writes with each certificate; None if they are not there."""
+    number, _, customer = annotations.get(ANNOTATION_CERT_UNIQUE_ID, "").partition("_")
+    if not (number.isascii() and number.isdigit() and customer and int(number) > 0):
+        return None
+    return int(number), customer
+
+
+def kept_secret(f: Facts) -> Decision | None:
+    """A certificate nothing has been done for yet (no status) whose Secret is ours, kept from a
+    certificate of the same name deleted with ``Retain`` (or with the CRDs at an uninstall),
+    and still holds an unexpired certificate for this spec's names with its key: adopt that
+    certificate (one collect at SCM) instead of ordering another and overwriting its key."""
+    s, status = f.secret, f.status
+    if f.spec.import_ or any(
+        v is not None for v in (status.fingerprint, status.enrollment, status.cert_unique_id)
+    ):
+        return None  # an order of its own recorded: that is the one it follows
+    if not (f.secret_exists and f.secret_is_ours and s.info is not None and s.key_matches):
+        return None
+    kept = kept_order(f.secret_annotations)
+    if kept is None or f.now >= s.info.not_after or policies.spec_drift(s.info, f.spec):
+        return None
+    return Decision(
+        Action.ADOPT,
+        "Adopting",
+        f"Secret {f.secret_name!r} holds SCM certificate {kept[0]} for this spec, kept from a "
+        "certificate of the same name; adopting it",
+        False,
+    )
+
+
 def not_issued(f: Facts) -> Decision | None:
     if f.status.fingerprint is None:
         return Decision(Action.ORDER, "NotIssued", NOT_ISSUED)
@@ -263,6 +296,7 @@ CHECKS: Sequence[Check] = (
     order_failed,
     revoked,
     import_requested,
+    kept_secret,
     not_issued,
     secret_deleted,
     secret_edited,
