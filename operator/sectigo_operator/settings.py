@@ -27,6 +27,10 @@ ANNOTATION_ENROLLMENT_MARKER = f"{PREFIX}/enrollment-marker"
 while the order's marker is in no status yet: the next step finds the order by it."""
 ANNOTATION_ENROLLMENT_IDENTITY = f"{PREFIX}/enrollment-identity"
 """Beside the marker: the name SCM lists that order under (common name, or e-mail)."""
+ANNOTATION_TEMPLATE_KEYS = f"{PREFIX}/template-keys"
+"""On a certificate's Secret: the label and annotation keys written from ``spec.secretTemplate``
+(``labels=a,b;annotations=c``), so that a key dropped from the template goes and one added by
+someone else stays."""
 FINALIZER = f"{PREFIX}/deletion-policy"
 """Set only on certificates whose ``deletionPolicy`` is not ``Retain``."""
 ANNOTATION_SKIP_REVOKE = f"{PREFIX}/skip-revoke"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -565,6 +566,37 @@ async def test_a_certificate_created_again_adopts_the_secret_it_kept(
     kube.writes.clear()  # adopted: from now on like any other issued certificate
     await step(ctx, "kept")
     assert kube.writes == [] and scm_calls(shared_sandbox_scm) == after
+
+
+async def test_a_rewrite_keeps_what_others_put_on_the_secret(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """Someone adds a label and an annotation to the Secret; the template changes (a Secret
+    rewrite, no SCM call): theirs stay, the template's dropped key goes, the new one comes."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    key = ("sectigocertificates", "tagged")
+    kube.objects[key] = cert_body(
+        "tagged", commonName="tagged.example.com", secretTemplate={"labels": {"team": "a"}}
+    )
+    await step(ctx, "tagged")
+    secret = kube.secrets["tagged-tls"]
+    assert secret.labels["team"] == "a"
+    kube.secrets["tagged-tls"] = dataclasses.replace(
+        secret,
+        labels={**secret.labels, "argocd.argoproj.io/instance": "web"},
+        annotations={**secret.annotations, "reloader.stakater.com/match": "true"},
+    )
+    calls = scm_calls(shared_sandbox_scm)
+    kube.objects[key]["spec"]["secretTemplate"] = {"labels": {"tier": "b"}}
+    kube.objects[key]["metadata"]["generation"] = 2
+    kube.writes.clear()
+    await step(ctx, "tagged")
+    assert kube.writes[0] == "secret tagged-tls" and scm_calls(shared_sandbox_scm) == calls
+    rewritten = kube.secrets["tagged-tls"]
+    assert rewritten.labels["tier"] == "b" and "team" not in rewritten.labels
+    assert rewritten.labels["argocd.argoproj.io/instance"] == "web"
+    assert rewritten.annotations["reloader.stakater.com/match"] == "true"
+    assert rewritten.data == secret.data
 
 
 async def test_declined_renewal_stalls_but_the_valid_certificate_stays_ready(

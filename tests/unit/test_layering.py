@@ -70,6 +70,7 @@ CERTIFICATES_LEVELS = {
     "context": 0,
     "outcomes": 0,
     "scheduler": 0,
+    "metadata": 0,
     "gather": 1,
     "readiness": 2,
     "status": 2,

@@ -24,6 +24,7 @@ from ..settings import (
     ANNOTATION_CN,
     ANNOTATION_SCM_ID,
     ANNOTATION_SERIAL,
+    ANNOTATION_TEMPLATE_KEYS,
     LABEL_CERTIFICATE,
     LABEL_MANAGED_BY,
     MANAGED_BY,
@@ -32,6 +33,7 @@ from .context import Context, Emit
 from .gather import Inputs, Reference, pending_key_secret_name
 from .keys import KeyMaterial, clear_target, key_for, marker_annotations
 from .kinds import OrderKind, followed
+from .metadata import merged, template_keys
 from .outcomes import RetryLater
 from .readiness import (
     REASON_EXPIRED,
@@ -107,6 +109,10 @@ def secret_payload(
     }
     annotations = {
         **((template.annotations or {}) if template else {}),
+        ANNOTATION_TEMPLATE_KEYS: template_keys(
+            (template.labels or {}) if template else {},
+            (template.annotations or {}) if template else {},
+        ),
         ANNOTATION_CERT_UNIQUE_ID: status.cert_unique_id or "",
         ANNOTATION_SCM_ID: str(status.ssl_id or status.backend_cert_id or ""),
         ANNOTATION_SERIAL: info.serial_number,
@@ -155,6 +161,8 @@ async def write(
         enrollment = w.status.enrollment
         annotations.update(marker_annotations(marker, enrollment.identity if enrollment else None))
     ours = inputs.secret if inputs.secret_is_ours else None
+    if ours is not None:  # what someone else put on the Secret stays
+        labels, annotations = merged(ours.labels, ours.annotations, labels, annotations)
     secret_type = "kubernetes.io/tls" if key is not None else CERTIFICATE_ONLY_TYPE
     if version is None and ours is not None:
         version = ours.resource_version
