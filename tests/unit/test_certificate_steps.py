@@ -568,6 +568,31 @@ async def test_a_certificate_created_again_adopts_the_secret_it_kept(
     assert kube.writes == [] and scm_calls(shared_sandbox_scm) == after
 
 
+async def test_an_adoption_whose_collect_failed_is_tried_again_never_ordered(
+    ctx: Context, shared_sandbox_scm: SandboxHandle
+) -> None:
+    """The adoption's collect meets SCM's 503 (status then records the order it follows, with
+    no certificate): the next step collects again; it never orders in its place."""
+    kube: FakeKube = ctx.kube  # type: ignore[assignment]
+    key = ("sectigocertificates", "kept")
+    kube.objects[key] = cert_body("kept", commonName="kept.example.com")
+    await step(ctx, "kept")
+    secret, ordered = kube.secrets["kept-tls"], orders_placed(shared_sandbox_scm)
+    kube.objects[key] = cert_body("kept", commonName="kept.example.com")
+    kube.objects[key]["metadata"]["uid"] = "uid-kept-2"
+    shared_sandbox_scm.inject_fault("error", "*/ssl/v1/collect/*", count=None, status=503)
+    try:
+        with pytest.raises(RetryLater):
+            await step(ctx, "kept")
+    finally:
+        shared_sandbox_scm.clear_faults()
+    assert kube.objects[key]["status"]["certUniqueId"] is not None
+    await step(ctx, "kept")
+    assert orders_placed(shared_sandbox_scm) == ordered
+    assert kube.objects[key]["status"]["state"] == "Issued"
+    assert kube.secrets["kept-tls"].data["tls.key"] == secret.data["tls.key"]
+
+
 async def test_a_rewrite_keeps_what_others_put_on_the_secret(
     ctx: Context, shared_sandbox_scm: SandboxHandle
 ) -> None:
@@ -597,6 +622,16 @@ async def test_a_rewrite_keeps_what_others_put_on_the_secret(
     assert rewritten.labels["argocd.argoproj.io/instance"] == "web"
     assert rewritten.annotations["reloader.stakater.com/match"] == "true"
     assert rewritten.data == secret.data
+
+    del kube.objects[key]["spec"]["secretTemplate"]  # a key dropped alone rewrites too
+    kube.objects[key]["metadata"]["generation"] = 3
+    kube.writes.clear()
+    await step(ctx, "tagged")
+    assert kube.writes[0] == "secret tagged-tls" and "tier" not in kube.secrets["tagged-tls"].labels
+    assert kube.secrets["tagged-tls"].labels["argocd.argoproj.io/instance"] == "web"
+    kube.writes.clear()
+    await step(ctx, "tagged")
+    assert kube.writes == []  # and once: no rewrite loop
 
 
 async def test_declined_renewal_stalls_but_the_valid_certificate_stays_ready(

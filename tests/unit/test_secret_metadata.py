@@ -40,7 +40,8 @@ def test_a_key_someone_else_set_to_a_template_key_is_the_templates() -> None:
     assert labels == {"team": "ours"}
 
 
-def test_a_secret_written_before_the_list_keeps_what_is_not_ours() -> None:
-    """No ``ANNOTATION_TEMPLATE_KEYS`` yet: nothing is known to be the template's."""
-    labels, annotations = merged({"team": "a"}, {"note": "x"}, {}, {})
-    assert (labels, annotations) == ({"team": "a"}, {"note": "x"})
+def test_a_secret_written_before_the_list_is_replaced_whole_once() -> None:
+    """No ``ANNOTATION_TEMPLATE_KEYS`` yet: nothing on it is known to be others' (a template's
+    key dropped meanwhile would otherwise stay for good)."""
+    new = {ANNOTATION_TEMPLATE_KEYS: template_keys({}, {})}
+    assert merged({"team": "a"}, {"note": "x"}, {}, new) == ({}, new)

@@ -341,6 +341,16 @@ KEPT = SecretState(exists=True, info=INFO, current=False, key_matches=True)
             id="an order of its own recorded: not adopted",
         ),
         pytest.param(
+            facts(status={**FRESH, "certUniqueId": "1_sandbox", "state": "Applied"}, secret=KEPT),
+            Action.ADOPT,
+            id="an adoption begun (its collect failed): adopt again",
+        ),
+        pytest.param(
+            facts({"privateKeySecretRef": {"name": "k"}}, FRESH, secret=KEPT),
+            Action.ORDER,
+            id="the user's key decides: not adopted",
+        ),
+        pytest.param(
             facts({"import": {"sslId": 7}}, FRESH, secret=KEPT),
             Action.IMPORT,
             id="spec.import: imported, not adopted",

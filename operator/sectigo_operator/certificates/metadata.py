@@ -4,7 +4,9 @@ Each write replaces the whole Secret. What someone else put on it (a reloader's 
 team label, ``kubectl``'s) stays; what the operator decides goes as it decides: its own keys
 (``app.kubernetes.io/managed-by`` and the ``sectigo-operator.io/`` prefix: a first order's
 marker is dropped once status records it) and those written from ``spec.secretTemplate``, which
-the Secret lists (``ANNOTATION_TEMPLATE_KEYS``) so that a key dropped from the template goes too.
+the Secret lists (``ANNOTATION_TEMPLATE_KEYS``) so that a key dropped from the template goes too
+(``trigger.outputs_outdated`` rewrites the Secret for it). A Secret without the list (written
+before it existed) is replaced whole once, as before: nothing on it is known to be others'.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ def template_keys(labels: Mapping[str, str], annotations: Mapping[str, str]) -> 
     return f"labels={','.join(sorted(labels))};annotations={','.join(sorted(annotations))}"
 
 
-def _templated(existing: Mapping[str, str]) -> tuple[set[str], set[str]]:
+def templated(existing: Mapping[str, str]) -> tuple[set[str], set[str]]:
     """The label and annotation keys the last write took from the template."""
     labels: set[str] = set()
     annotations: set[str] = set()
@@ -48,7 +50,9 @@ def merged(
     """The Secret's labels and annotations for a write: ``labels`` and ``annotations`` (ours and
     the template's, ``ANNOTATION_TEMPLATE_KEYS`` among them), plus what someone else put on the
     Secret as it is now."""
-    was_labels, was_annotations = _templated(existing_annotations)
+    if ANNOTATION_TEMPLATE_KEYS not in existing_annotations:
+        return dict(labels), dict(annotations)
+    was_labels, was_annotations = templated(existing_annotations)
     kept_labels = {
         k: v
         for k, v in existing_labels.items()

@@ -19,6 +19,7 @@ from ..outputs import COLLECT_FORMAT_FILES
 from ..settings import ANNOTATION_CERT_UNIQUE_ID
 from .decision import Action, Decision, Facts
 from .gather import IN_FLIGHT
+from .metadata import templated
 from .readiness import expired
 
 Check = Callable[[Facts], Decision | None]
@@ -95,19 +96,25 @@ def kept_order(annotations: dict[str, str]) -> tuple[int, str] | None:
 
 
 def kept_secret(f: Facts) -> Decision | None:
-    """A certificate nothing has been done for yet (no status) whose Secret is ours, kept from a
-    certificate of the same name deleted with ``Retain`` (or with the CRDs at an uninstall),
-    and still holds an unexpired certificate for this spec's names with its key: adopt that
-    certificate (one collect at SCM) instead of ordering another and overwriting its key."""
+    """A certificate nothing has been done for yet (no status, or only an adoption begun) whose
+    Secret is ours, kept from a certificate of the same name deleted with ``Retain`` (or with the
+    CRDs at an uninstall), and still holds an unexpired certificate for this spec's names with
+    its key: adopt that certificate (one collect at SCM) instead of ordering another and
+    overwriting its key. An adoption whose collect failed is tried again, never turned into an
+    order. Only for keys the operator makes: a user's key or CSR decides the certificate."""
     s, status = f.secret, f.status
-    if f.spec.import_ or any(
-        v is not None for v in (status.fingerprint, status.enrollment, status.cert_unique_id)
-    ):
+    if f.spec.import_ or f.user_key or f.spec.csr is not None or f.spec.csr_secret_ref is not None:
+        return None
+    if status.fingerprint is not None or status.enrollment is not None:
         return None  # an order of its own recorded: that is the one it follows
     if not (f.secret_exists and f.secret_is_ours and s.info is not None and s.key_matches):
         return None
     kept = kept_order(f.secret_annotations)
-    if kept is None or f.now >= s.info.not_after or policies.spec_drift(s.info, f.spec):
+    unique_id = f.secret_annotations.get(ANNOTATION_CERT_UNIQUE_ID)
+    begun = status.cert_unique_id == unique_id and status.state == CertificateState.APPLIED
+    if kept is None or not (status.cert_unique_id is None or begun):
+        return None
+    if f.now >= s.info.not_after or policies.spec_drift(s.info, f.spec):
         return None
     return Decision(
         Action.ADOPT,
@@ -263,6 +270,11 @@ def outputs_outdated(f: Facts) -> Decision | None:
     for key, value in ((template.annotations or {}) if template else {}).items():
         if f.secret_annotations.get(key) != value:
             missing.append(f"annotation {key}")
+    was_labels, was_annotations = templated(f.secret_annotations)
+    for key in sorted(was_labels - set((template.labels or {}) if template else {})):
+        missing.append(f"no longer wanted label {key}")
+    for key in sorted(was_annotations - set((template.annotations or {}) if template else {})):
+        missing.append(f"no longer wanted annotation {key}")
     formats = () if keyless else f.spec.additional_output_formats or ()
     wanted = {OUTPUT_FORMAT_KEYS[o.type] for o in formats}
     if f.collect_format is not None:
