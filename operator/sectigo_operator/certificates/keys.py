@@ -158,7 +158,7 @@ async def pending_key(
     leave the adopted order without its key. A key persisted for a certificate of the same name
     before (deleted and created again: the Secret is owned by the old uid) is not reused: the
     garbage collector deletes it with its old owner, and a new order would be left without its
-    key; a new key replaces it, owned by this certificate.
+    key; it is deleted, and a new key goes into a new Secret owned by this certificate.
 
     A new key goes into the target Secret when there is none yet (a first order), else into the
     pending-key Secret; one someone else owns stops the step (SpecError), it is never
@@ -169,6 +169,7 @@ async def pending_key(
     cert = inputs.cert
     existing = inputs.pending
     in_target = inputs.pending_in_target if existing is not None else inputs.secret is None
+    version = existing.resource_version if existing is not None else None
     if existing is not None:
         raw = existing.data.get("tls.key")
         try:
@@ -178,6 +179,11 @@ async def pending_key(
         earlier = bool(existing.owners) and cert.metadata.uid not in existing.owners
         if key is not None and (inputs.in_flight or (not earlier and pki.key_spec_of(key) == spec)):
             return key, Waiting(in_target), None
+        if earlier:
+            # Not replaced in place: the object would keep its uid, which the garbage collector
+            # may be about to delete for its old owner, new key and all. A new object instead.
+            await ctx.kube.delete_secret(inputs.namespace, existing.name)
+            version = None
     name = cert.spec.secret_name if in_target else pending_key_secret_name(cert.metadata.name)
     if inputs.pending_foreign and not in_target:
         raise SpecError(
@@ -192,7 +198,7 @@ async def pending_key(
         inputs,
         key_pem,
         in_target=in_target,
-        version=existing.resource_version if existing else None,
+        version=version,
         marker=marker if in_target else None,
     )
     return made, Waiting(in_target, version if in_target else None), csr_pem
