@@ -1553,8 +1553,13 @@ async def test_a_users_key_that_no_longer_matches_is_named_and_looked_at_again(
     other = pki.private_key_to_pem(pki.generate_private_key(pki.KeySpec("ECDSA", 256)), "PKCS8")
     kube.secrets["users-key"] = SecretData("users-key", NS, "Opaque", {"tls.key": other})
     del kube.secrets["own-tls"]
-    with pytest.raises(RetryLater) as again:
-        await step(ctx, "own")
+    events: list[tuple[str, str]] = []
+    for _ in range(2):  # looked at again: the Warning is posted once, not once per look
+        body = await kube.get_object("sectigocertificates", NS, "own")
+        assert body is not None
+        with pytest.raises(RetryLater) as again:
+            await reconcile(ctx, body, lambda type_, reason, _: events.append((type_, reason)))
+    assert events == [("Warning", "KeyMismatch")]
     assert 0 < again.value.delay <= ctx.settings.max_poll_delay
     status = kube.objects[("sectigocertificates", "own")]["status"]
     stalled = {c["type"]: c for c in status["conditions"]}["Stalled"]

@@ -235,12 +235,20 @@ async def stall(
     metrics.reconcile_error(reason)
     if error is not None:
         w.error(error)
+    before = find_condition(w.status.conditions, "Stalled")
+    said = before is not None and (before.status, before.reason, before.message) == (
+        ConditionStatus.TRUE,
+        reason,
+        message,
+    )
     ready = w.usable if w.usable is not None and w.usable[0] else (False, reason, message)
     w.conditions(ready=ready, stalled=(True, reason, message))
     await w.flush()
-    emit("Warning", reason, message)
     if again is not None:
+        if not said:  # each look again says it once, not once per look
+            emit("Warning", reason, message)
         raise RetryLater(again, message)
+    emit("Warning", reason, message)
     raise Stalled(message)
 
 
