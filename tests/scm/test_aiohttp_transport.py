@@ -353,17 +353,26 @@ async def test_a_header_block_cut_off_is_lost_without_the_headers_received() -> 
     ("message", "shown"),
     [
         # aiohttp's C parser quotes bytes, its pure-Python parser (AIOHTTP_NO_EXTENSIONS) text
-        ("Got more than 8190 bytes when reading: b'lb=Leak-Canary...'.", "Got more than 8190"),
+        (
+            "Got more than 8190 bytes when reading: b'lb=Leak-Canary...'.",
+            "Got more than 8190 bytes when reading",
+        ),
         ("Bad status line 'HTTP/1.1 2x0 SESSION=Leak-Canary'", "Bad status line"),
         ('Invalid header value char\n  b"SESSION=Leak-Canary"\n  ^', "Invalid header value char"),
+        ("Invalid character in chunk size:\n  b'Leak-Canary'", "Invalid character in chunk size"),
+        # the pure-Python parser's message for a bad chunk-size line is the line itself
+        ("SESSION=Leak-Canary", ""),
+        ("Leak-Canary", ""),
     ],
 )
 def test_an_unparsable_answer_is_named_without_its_quote(message: str, shown: str) -> None:
     request = httpx.Request("GET", "http://127.0.0.1/api/ssl/v1/types")
     error = aiohttp.ClientResponseError(None, (), status=400, message=message)  # type: ignore[arg-type]
     text = str(_unreadable(error, request))
-    assert text.startswith(f"the answer could not be read: {shown}"), text
-    assert "Leak-Canary" not in text, text
+    if shown:
+        assert text == f"the answer could not be read: {shown}", text
+    else:
+        assert text == "the answer could not be read", text
 
 
 def test_a_body_the_parser_refused_is_named_without_its_bytes() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 import traceback
 from collections.abc import Callable
 from urllib.parse import quote, quote_plus
@@ -175,6 +176,16 @@ async def test_a_password_echoed_where_the_description_is_clipped_does_not_leak(
         assert "S3cr3t" not in text, text
 
 
+def numeric_entities(text: str) -> str:
+    """HTML-escaped as Go and Spring write it: quotes as numeric references."""
+    return html.escape(text, quote=False).replace('"', "&#34;").replace("'", "&#39;")
+
+
+def lower_hex(text: str) -> str:
+    """Percent-encoding with its hex digits in lower case, the letters of the text kept."""
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), text)
+
+
 @pytest.mark.parametrize(
     "echo",
     [
@@ -184,8 +195,10 @@ async def test_a_password_echoed_where_the_description_is_clipped_does_not_leak(
         lambda pw: f"<p>{html.escape(pw, quote=False)}</p>",
         lambda pw: f"upstream refused /login?password={quote(pw, safe='')}",
         lambda pw: f"upstream refused /login?password={quote_plus(pw)}",
+        lambda pw: f"<p>{numeric_entities(pw)}</p>",
+        lambda pw: f"refused /login?password={lower_hex(quote(pw))}",
     ],
-    ids=["html", "html-unquoted", "percent", "form"],
+    ids=["html", "html-unquoted", "percent", "form", "html-numeric", "percent-lower-slash-kept"],
 )
 async def test_a_password_echoed_by_a_front_ends_error_page_does_not_leak(
     echo: Callable[[str], str],

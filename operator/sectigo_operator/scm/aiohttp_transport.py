@@ -134,6 +134,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = None
 
 
+_PARSER_WORDS = frozenset(
+    "Bad Chunk Content-Length Data Duplicate Empty Expected Got Header Invalid Lone Missing "
+    "Not Response Transfer-Encoding Unexpected Unknown".split()
+)
+"""The first words of the messages of aiohttp's parsers (C and pure Python): a message that
+starts otherwise is the answer's own text, which the pure-Python parser passes on as its
+message for a bad chunk-size line."""
+
 _QUOTED = re.compile(r"""[:\s]*(?:\bb)?['"].*""")
 """A quote of the answer in a parser's message (``: b'...'`` from aiohttp's C parser, ``'...'``
 from its pure-Python one) and everything after it."""
@@ -148,7 +156,9 @@ def _unreadable(exc: aiohttp.ClientResponseError, request: httpx.Request) -> htt
     if type(exc) is not aiohttp.ClientResponseError:
         return httpx.ReadError(_text(exc), request=request)
     first = exc.message.splitlines()[0] if exc.message else ""
-    reason = _QUOTED.sub("", first).strip()
+    reason = _QUOTED.sub("", first).strip().rstrip(":").strip()
+    if reason.split(" ", 1)[0] not in _PARSER_WORDS:
+        reason = ""  # not a parser's phrase: the answer's own bytes (a bad chunk-size line)
     return httpx.RemoteProtocolError(
         f"the answer could not be read{f': {reason}' if reason else ''}", request=request
     )

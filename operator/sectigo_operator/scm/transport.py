@@ -11,6 +11,7 @@ import html
 import json
 import logging
 import os
+import re
 import shutil
 import ssl
 import tempfile
@@ -136,7 +137,8 @@ def _memory_files(*contents: bytes) -> list[int] | None:
 def _spellings(secret: str) -> tuple[str, ...]:
     """The ways a secret can appear in a library's or a server's error text: as is, escaped
     as in a Python or bytes repr (h11 quotes a refused header value), JSON-escaped, and as a
-    proxy's or server's error page may echo it: HTML-escaped or percent-encoded. Longest first,
+    proxy's or server's error page may echo it: HTML-escaped (named or numeric references) or
+    percent-encoded (``/`` kept or not, hex in either case). Longest first,
     so that a spelling containing another is replaced whole."""
     forms = {
         secret,
@@ -146,10 +148,15 @@ def _spellings(secret: str) -> tuple[str, ...]:
         json.dumps(secret, ensure_ascii=False)[1:-1],
         html.escape(secret),
         html.escape(secret, quote=False),
-        quote(secret, safe=""),
-        quote_plus(secret, safe=""),
+        html.escape(secret, quote=False).replace('"', "&#34;").replace("'", "&#39;"),
     }
+    for encoded in (quote(secret, safe=""), quote(secret), quote_plus(secret, safe="")):
+        forms |= {encoded, _LOWER_HEX.sub(lambda m: m.group(0).lower(), encoded)}
     return tuple(sorted((f for f in forms if f), key=len, reverse=True))
+
+
+_LOWER_HEX = re.compile(r"%[0-9A-F]{2}")
+"""A percent-encoded byte: some servers write its hex digits in lower case."""
 
 
 def _no_passphrase() -> bytes:
