@@ -702,6 +702,36 @@ def test_deletion_policies(
         assert kept["data"]["tls.crt"] == secret["data"]["tls.crt"]
 
 
+def test_a_client_certificate_applied_again_adopts_the_secret_it_kept(
+    cluster: Cluster,
+    namespace: str,
+    sandbox_scm: SandboxHandle,
+    scm_operator: OperatorProcess,
+) -> None:
+    """A client certificate is collected by its backendCertId, which the kept Secret records:
+    deleted (Retain) and applied again, it is adopted with its key; nothing is enrolled."""
+    manifest = certificate(
+        "carol",
+        certificateType="client",
+        email="carol@example.com",
+        firstName="Carol",
+        lastName="Kept",
+    )
+    apply(cluster, namespace, manifest)
+    first = wait_condition(cluster, namespace, CERT, "carol")
+    secret = cluster.get_json("secret", "carol-tls", "-n", namespace)
+    cluster.kubectl("delete", CERT, "carol", "-n", namespace, "--wait=false")
+    wait_for(lambda: _gone(cluster, namespace, CERT, "carol"), timeout=30, what="deleted")
+    apply(cluster, namespace, manifest)
+    again = wait_condition(cluster, namespace, CERT, "carol")
+    assert again["metadata"]["uid"] != first["metadata"]["uid"]
+    for field in ("orderNumber", "backendCertId", "fingerprint"):
+        assert again["status"][field] == first["status"][field], field
+    assert enroll_calls(sandbox_scm, "POST /api/smime/v1/enroll") == 1
+    kept = cluster.get_json("secret", "carol-tls", "-n", namespace)
+    assert kept["data"]["tls.key"] == secret["data"]["tls.key"]
+
+
 def test_revoke_on_delete_gives_up_within_the_bound_when_scm_is_down(
     cluster: Cluster,
     namespace: str,

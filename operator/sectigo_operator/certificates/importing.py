@@ -40,12 +40,12 @@ class Step:
     emit: Emit
     ready: Verdict
 
-    async def follow(self, number: int, applied: str, doing: str) -> None:
-        """Make order ``number`` the one status follows (history: ``applied``) and collect
-        it; ``issuing.KeyGone`` when no key at hand matches the certificate collected."""
+    async def follow(self, ref: OrderRef, applied: str, doing: str) -> None:
+        """Make order ``ref`` the one status follows (history: ``applied``) and collect it;
+        ``issuing.KeyGone`` when no key at hand matches the certificate collected."""
         w = self.w
-        if self.kind.order_number(w.status) != number:
-            self.kind.record(w.status, OrderRef(number), self.entry.customer_uri)
+        if self.kind.order_number(w.status) != ref.number:
+            self.kind.record(w.status, ref, self.entry.customer_uri)
             w.status.collect_started_at = w.now
             w.record(CertificateState.APPLIED, applied)
         await issuing.collect(
@@ -71,7 +71,7 @@ async def run(step: Step) -> None:
     field = "spec.import.sslId" if source.ssl_id is not None else "spec.import.orderNumber"
     try:
         await step.follow(
-            number, f"importing SCM certificate {number}", f"collecting {field} {number}"
+            OrderRef(number), f"importing SCM certificate {number}", f"collecting {field} {number}"
         )
     except issuing.KeyGone as gone:
         if step.inputs.user_key is None:  # imported without its key: certificate and chain only
@@ -96,13 +96,13 @@ async def run(step: Step) -> None:
         )
 
 
-async def adopt(step: Step, number: int) -> None:
-    """Follow order ``number``, which the certificate's kept Secret records, and collect it: the
+async def adopt(step: Step, ref: OrderRef) -> None:
+    """Follow order ``ref``, which the certificate's kept Secret records, and collect it: the
     certificate in the Secret, with the Secret's key, becomes this certificate's."""
-    name = step.inputs.cert.spec.secret_name
+    name, number = step.inputs.cert.spec.secret_name, ref.number
     try:
         await step.follow(
-            number,
+            ref,
             f"adopting SCM certificate {number} kept in {name!r}",
             f"collecting certificate {number} kept in Secret {name!r}",
         )

@@ -26,12 +26,13 @@ from ..models import (
     find_condition,
 )
 from ..policies import EnrollPlan, SpecError
+from ..settings import ANNOTATION_SCM_ID
 from . import deletion, importing, issuing, revocation
 from .context import Context, Emit, WatchedSecret
 from .decision import Action, Decision, Facts
 from .facts import facts_of, plan_of
 from .gather import Inputs, gather, pending_key_secret_name
-from .kinds import OrderKind, kind_of
+from .kinds import OrderKind, OrderRef, kind_of
 from .outcomes import RetryLater, SecretMissing, Stalled, wait_delay
 from .readiness import REASON_EXPIRED, SecretState, inspect, ready_verdict
 from .requests import Placer, placed
@@ -239,9 +240,12 @@ class Step:
             return
         if action == Action.ADOPT:
             entry = await self._require_entry()
-            kept = kept_order(dict(self.inputs.secret.annotations)) if self.inputs.secret else None
+            annotations = dict(self.inputs.secret.annotations) if self.inputs.secret else {}
+            kept = kept_order(annotations)
             if kept is not None and kept[1] == entry.customer_uri:
-                await importing.adopt(self._importing(entry), kept[0])
+                # a client certificate is collected by its backendCertId, which the Secret keeps
+                order = OrderRef(kept[0], annotations.get(ANNOTATION_SCM_ID) or None)
+                await importing.adopt(self._importing(entry), order)
                 self._schedule()
                 return
             # another SCM account's certificate: not one this config can follow
