@@ -44,7 +44,11 @@ class Step:
         """Make order ``ref`` the one status follows (history: ``applied``) and collect it;
         ``issuing.KeyGone`` when no key at hand matches the certificate collected."""
         w = self.w
-        if self.kind.order_number(w.status) != ref.number:
+        backend = w.status.backend_cert_id  # a client order's collect id (None for SSL)
+        other_backend = (
+            None not in (backend, ref.backend_cert_id) and backend != ref.backend_cert_id
+        )
+        if self.kind.order_number(w.status) != ref.number or other_backend:
             self.kind.record(w.status, ref, self.entry.customer_uri)
             w.status.collect_started_at = w.now
             w.record(CertificateState.APPLIED, applied)
