@@ -35,8 +35,7 @@ class KubeInvalid(KubeError):
 
     def __init__(self, status: int, reason: str, fields: tuple[str, ...] = ()) -> None:
         self.fields = fields
-        named = f"; fields: {', '.join(fields)}" if fields else ""
-        super().__init__(status, f"{reason[:-1]}{named})" if reason.endswith(")") else reason)
+        super().__init__(status, reason)
 
 
 class KubeGone(KubeError):
@@ -51,11 +50,13 @@ def translate(exc: ApiException, doing: str) -> KubeError:
 def refused(status: int, reason: str, doing: str, body: Any = None) -> KubeError:
     """The error of an answer with HTTP ``status`` and ``reason`` (its phrase) to ``doing``;
     a 422's decoded ``body`` (a Status) gives the paths of the fields it refused."""
-    reason = f"{reason} ({doing})".strip()
+    fields = refused_fields(body) if status == 422 else ()
+    named = f"; fields: {', '.join(fields)}" if fields else ""
+    reason = f"{reason} ({doing}{named})".strip()
     if status == 409:
         return KubeConflict(status, reason)
     if status == 422:
-        return KubeInvalid(status, reason, refused_fields(body))
+        return KubeInvalid(status, reason, fields)
     return KubeError(status, reason)
 
 

@@ -33,7 +33,7 @@ from .context import Context, Emit
 from .gather import Inputs, Reference, pending_key_secret_name
 from .keys import KeyMaterial, clear_target, key_for, marker_annotations
 from .kinds import OrderKind, followed
-from .metadata import merged, template_keys
+from .metadata import merged, template_keys, template_of
 from .outcomes import RetryLater
 from .readiness import (
     REASON_EXPIRED,
@@ -101,18 +101,15 @@ def secret_payload(
             assert ref is not None  # the CRD requires it for PKCS12
             data[name] = outputs.pkcs12(chain, key, passwords[ref.name].require())
     info = pki.cert_info(chain.leaf)
-    template = spec.secret_template
+    template_labels, template_annotations = template_of(spec)
     labels = {
-        **((template.labels or {}) if template else {}),
+        **template_labels,
         LABEL_MANAGED_BY: MANAGED_BY,
         LABEL_CERTIFICATE: "",
     }
     annotations = {
-        **((template.annotations or {}) if template else {}),
-        ANNOTATION_TEMPLATE_KEYS: template_keys(
-            (template.labels or {}) if template else {},
-            (template.annotations or {}) if template else {},
-        ),
+        **template_annotations,
+        ANNOTATION_TEMPLATE_KEYS: template_keys(template_labels, template_annotations),
         ANNOTATION_CERT_UNIQUE_ID: status.cert_unique_id or "",
         ANNOTATION_SCM_ID: str(status.ssl_id or status.backend_cert_id or ""),
         ANNOTATION_SERIAL: info.serial_number,

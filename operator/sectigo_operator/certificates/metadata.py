@@ -13,9 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..models import CertificateSpec
 from ..settings import ANNOTATION_TEMPLATE_KEYS, LABEL_MANAGED_BY, PREFIX
 
 Metadata = tuple[dict[str, str], dict[str, str]]
+
+
+def template_of(spec: CertificateSpec) -> Metadata:
+    """``spec.secretTemplate``'s labels and annotations (empty when it has none)."""
+    template = spec.secret_template
+    if template is None:
+        return {}, {}
+    return dict(template.labels or {}), dict(template.annotations or {})
 
 
 def template_keys(labels: Mapping[str, str], annotations: Mapping[str, str]) -> str:

@@ -296,11 +296,11 @@ class Step:
                     self.facts, f"the key in Secret {name!r} does not match its certificate"
                 )
                 ref = self.inputs.cert.spec.private_key_secret_ref
-                if gone.action == Action.RECOLLECT and ref is None:
-                    await stall(w, self.emit, policies.REASON_KEY_MISMATCH, gone.message)
-                if gone.action == Action.RECOLLECT and ref is not None:
-                    # The user's key: nothing we can replace. Its owner puts it right in a
-                    # Secret we do not watch, so look again, at the pace of a pending collect.
+                if gone.action == Action.RECOLLECT:  # the user's key: nothing we can replace
+                    if ref is None:
+                        await stall(w, self.emit, policies.REASON_KEY_MISMATCH, gone.message)
+                    # Its owner puts it right in a Secret we do not watch: look again, at the
+                    # pace of a pending collect.
                     message = (
                         f"the key in Secret {ref.name!r} (spec.privateKeySecretRef) does not "
                         "match the certificate SCM issued; put that key back, or change the spec"

@@ -19,7 +19,7 @@ from ..outputs import COLLECT_FORMAT_FILES
 from ..settings import ANNOTATION_CERT_UNIQUE_ID
 from .decision import Action, Decision, Facts
 from .gather import IN_FLIGHT
-from .metadata import templated
+from .metadata import template_of, templated
 from .readiness import expired
 
 Check = Callable[[Facts], Decision | None]
@@ -262,19 +262,19 @@ def outputs_outdated(f: Facts) -> Decision | None:
     # Certificate only (an import without its key): labels, annotations and the collect format
     # are written; the additional output formats need the key.
     keyless = f.import_without_key and f.secret.key is None
-    template = f.spec.secret_template
+    labels, annotations = template_of(f.spec)
     missing = []
-    for key, value in ((template.labels or {}) if template else {}).items():
+    for key, value in labels.items():
         if f.secret_labels.get(key) != value:
             missing.append(f"label {key}")
-    for key, value in ((template.annotations or {}) if template else {}).items():
+    for key, value in annotations.items():
         if f.secret_annotations.get(key) != value:
             missing.append(f"annotation {key}")
     was_labels, was_annotations = templated(f.secret_annotations)
-    for key in sorted(was_labels - set((template.labels or {}) if template else {})):
-        missing.append(f"no longer wanted label {key}")
-    for key in sorted(was_annotations - set((template.annotations or {}) if template else {})):
-        missing.append(f"no longer wanted annotation {key}")
+    missing += [f"no longer wanted label {key}" for key in sorted(was_labels - set(labels))]
+    missing += [
+        f"no longer wanted annotation {key}" for key in sorted(was_annotations - set(annotations))
+    ]
     formats = () if keyless else f.spec.additional_output_formats or ()
     wanted = {OUTPUT_FORMAT_KEYS[o.type] for o in formats}
     if f.collect_format is not None:

@@ -138,8 +138,8 @@ def _spellings(secret: str) -> tuple[str, ...]:
     """The ways a secret can appear in a library's or a server's error text: as is, escaped
     as in a Python or bytes repr (h11 quotes a refused header value), JSON-escaped, and as a
     proxy's or server's error page may echo it: HTML-escaped (named or numeric references) or
-    percent-encoded (``/`` kept or not, hex in either case). Longest first,
-    so that a spelling containing another is replaced whole."""
+    percent-encoded (``/`` kept or not, hex in either case). Longest first, so that a spelling
+    containing another is replaced whole."""
     forms = {
         secret,
         secret.encode("unicode_escape").decode("ascii"),
